@@ -1,0 +1,5 @@
+"""`python -m ddmm` — see ddmm.cli."""
+
+from ddmm.cli import main
+
+raise SystemExit(main())

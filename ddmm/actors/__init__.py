@@ -1,0 +1,1 @@
+"""Actors: thin imperative shells (one file each) around the pure core."""

@@ -1,0 +1,1 @@
+"""Actor runtime: mailboxes, latest-value slots, request/reply, supervision."""
