@@ -1,0 +1,236 @@
+"""The typed configuration tree (SPEC §3–9): frozen attrs classes with their defaults.
+
+Units are in the names (`_bps`, `_s`, `_ms`); fractions are 0–1, never percent. Ranges are
+validated when a section is built, so a bad value fails at load time with the key named.
+Every default here is mirrored, with a comment, in conf/config.yaml.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+from attrs import validators as v
+
+from ddmm.config.secret import Secret
+
+Mode = Literal["paper", "live", "backtest"]
+FeedSource = Literal["live", "replay", "synthetic"]
+Anchor = Literal["touch", "mid"]
+Network = Literal["mainnet", "staging"]
+Synchronous = Literal["NORMAL", "FULL"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+# Typed as Any: attrs' validator generics cannot express "works for int, float and Decimal".
+_pos: Any = v.gt(0)
+_nonneg: Any = v.ge(0)
+_fraction: Any = [v.ge(0), v.lt(1)]
+
+
+def _between(low: float, high: float) -> Any:
+    return [v.ge(low), v.le(high)]
+
+
+@attrs.frozen(kw_only=True)
+class ReplayConfig:
+    """Recorded Binance data replayed as if live (SPEC §3)."""
+
+    path: Path = Path("data/binance-spot/ethusdt_20240808.gz")
+    speed: float = attrs.field(default=1.0, validator=_nonneg)
+    """Playback speed factor; 0 = as fast as possible."""
+    rescale_to: Decimal | None = attrs.field(default=Decimal("0.45"))
+    """Scale prices so the first mid equals this (bps dynamics kept); null = raw prices."""
+    loop: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class SyntheticConfig:
+    """Seeded random-walk book for tests and offline runs."""
+
+    seed: int = 7
+    start_price: Decimal = attrs.field(default=Decimal("0.45"), validator=_pos)
+    tick: Decimal = attrs.field(default=Decimal("0.0001"), validator=_pos)
+    spread_ticks: int = attrs.field(default=1, validator=v.ge(1))
+    volatility_bps_per_s: float = attrs.field(default=5.0, validator=_nonneg)
+    rate_hz: float = attrs.field(default=20.0, validator=_pos)
+
+
+@attrs.frozen(kw_only=True)
+class FeedConfig:
+    source: FeedSource = "replay"
+    url: str = "wss://stream.binance.com:9443/ws/adausdt@bookTicker"
+    symbol: str = "ADAUSDT"
+    serve_locally: bool = True
+    """In paper mode, serve replay/synthetic data through the loopback fake Binance server."""
+    stale_ms: int = attrs.field(default=5000, validator=_pos)
+    max_jump_bps: int = attrs.field(default=500, validator=_pos)
+    max_frame_bytes: int = attrs.field(default=1_048_576, validator=_pos)
+    handshake_timeout_s: float = attrs.field(default=10.0, validator=_pos)
+    reconnect_initial_s: float = attrs.field(default=0.5, validator=_pos)
+    reconnect_max_s: float = attrs.field(default=30.0, validator=_pos)
+    rotate_after_s: float = attrs.field(default=23.5 * 3600, validator=_between(60, 24 * 3600))
+    replay: ReplayConfig = attrs.Factory(ReplayConfig)
+    synthetic: SyntheticConfig = attrs.Factory(SyntheticConfig)
+
+
+@attrs.frozen(kw_only=True)
+class SkewConfig:
+    """Inventory skew (SPEC §4): γ moves spreads by λ·γ bps and sizes by μ·γ."""
+
+    enabled: bool = True
+    lambda_bps: Decimal = attrs.field(default=Decimal("10"), validator=_nonneg)
+    mu: Decimal = attrs.field(default=Decimal("0.8"), validator=_nonneg)
+    gamma_max: Decimal = attrs.field(default=Decimal("0.5"), validator=_between(0, 1))
+    m_min: Decimal = attrs.field(default=Decimal("0.3"), validator=_nonneg)
+    m_max: Decimal = attrs.field(default=Decimal("2.0"), validator=_pos)
+
+
+@attrs.frozen(kw_only=True)
+class QuoteConfig:
+    anchor: Anchor = "touch"
+    s_base_bps: Decimal = attrs.field(default=Decimal("8"), validator=_nonneg)
+    step_bps: Decimal = attrs.field(default=Decimal("10"), validator=_nonneg)
+    num_layers: int = attrs.field(default=10, validator=_between(1, 50))
+    total_liquidity: Decimal = attrs.field(default=Decimal("5000"), validator=_pos)
+    """USDM notional per side before skew."""
+    layer_liquidity_multiplier: Decimal = attrs.field(default=Decimal("1.0"), validator=_nonneg)
+    s_min_bps: Decimal = attrs.field(default=Decimal("2"), validator=_nonneg)
+    s_max_bps: Decimal = attrs.field(default=Decimal("50"), validator=_pos)
+    maker_fee_bps: Decimal = attrs.field(default=Decimal("10"), validator=_nonneg)
+    hedge_slippage_bps: Decimal = attrs.field(default=Decimal("2"), validator=_nonneg)
+    reserve: Decimal = attrs.field(default=Decimal("0.02"), validator=_fraction)
+    """Share of each balance never committed to quotes."""
+    skew: SkewConfig = attrs.Factory(SkewConfig)
+
+
+@attrs.frozen(kw_only=True)
+class RequoteConfig:
+    """Minimal-churn requoting (SPEC §5)."""
+
+    min_requote_ms: int = attrs.field(default=100, validator=_nonneg)
+    gamma_step: Decimal = attrs.field(default=Decimal("0.02"), validator=_nonneg)
+    price_tolerance_bps: Decimal = attrs.field(default=Decimal("0"), validator=_nonneg)
+    size_tolerance: Decimal = attrs.field(default=Decimal("0.1"), validator=_fraction)
+    max_order_age_ms: int = attrs.field(default=0, validator=_nonneg)
+    """0 = off."""
+
+
+@attrs.frozen(kw_only=True)
+class RiskConfig:
+    """Risk limits (SPEC §6); every breach fails closed."""
+
+    max_position: Decimal = attrs.field(default=Decimal("5000"), validator=_pos)
+    max_skew: Decimal = attrs.field(default=Decimal("2000"), validator=_pos)
+    max_open_orders: int = attrs.field(default=50, validator=_between(1, 1000))
+    max_daily_loss: Decimal = attrs.field(default=Decimal("1000"), validator=_pos)
+    stop_file: Path = Path("var/STOP")
+    cancel_all_on_start: bool = True
+    reconcile_interval_s: float = attrs.field(default=10.0, validator=_pos)
+    orphan_sweep_interval_s: float = attrs.field(default=30.0, validator=_pos)
+    shutdown_cancel_deadline_s: float = attrs.field(default=10.0, validator=_pos)
+
+
+@attrs.frozen(kw_only=True)
+class LimiterConfig:
+    """Token bucket in front of the exchange (SPEC §6)."""
+
+    capacity: int = attrs.field(default=5, validator=_pos)
+    refill_per_s: float = attrs.field(default=5.0, validator=_pos)
+    cost_place: int = attrs.field(default=1, validator=_nonneg)
+    cost_cancel: int = attrs.field(default=1, validator=_nonneg)
+    cost_cancel_all: int = attrs.field(default=1, validator=_nonneg)
+    backoff_min_s: float = attrs.field(default=1.0, validator=_pos)
+    backoff_max_s: float = attrs.field(default=5.0, validator=_pos)
+
+
+@attrs.frozen(kw_only=True)
+class ExchangeConfig:
+    """DeltaDeFi endpoints and credentials; secrets come from the environment or .env."""
+
+    network: Network = "staging"
+    rest_url: str | None = None
+    """None = the network's official URL (or the embedded simulator in paper mode)."""
+    ws_url: str | None = None
+    symbol: str = "ADAUSDM"
+    request_timeout_s: float = attrs.field(default=10.0, validator=_pos)
+    api_key: Secret | None = None
+    trading_password: Secret | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PersistenceConfig:
+    path: Path = Path("var/ddmm.db")
+    synchronous: Synchronous = "NORMAL"
+    group_commit_ms: float = attrs.field(default=2.0, validator=_between(0, 1000))
+
+
+@attrs.frozen(kw_only=True)
+class SupervisorConfig:
+    """Restart intensity and backoff of every supervisor (SPEC §2)."""
+
+    max_restarts: int = attrs.field(default=5, validator=_nonneg)
+    window_s: float = attrs.field(default=60.0, validator=_pos)
+    backoff_initial_s: float = attrs.field(default=0.5, validator=_pos)
+    backoff_max_s: float = attrs.field(default=30.0, validator=_pos)
+    seed: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class OpsConfig:
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=8787, validator=_between(0, 65535))
+    status_interval_s: float = attrs.field(default=60.0, validator=_pos)
+    ladder_log_interval_s: float = attrs.field(default=5.0, validator=_pos)
+
+
+@attrs.frozen(kw_only=True)
+class LoggingConfig:
+    level: LogLevel = "info"
+    pretty: bool = False
+    file: Path | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PaperConfig:
+    """Starting balances of the simulator's test account in paper mode."""
+
+    ada: Decimal = attrs.field(default=Decimal("20000"), validator=_nonneg)
+    usdm: Decimal = attrs.field(default=Decimal("9000"), validator=_nonneg)
+
+
+@attrs.frozen(kw_only=True)
+class SimConfig:
+    """DeltaDeFi simulator (SPEC §9): taker model and faults, all seeded."""
+
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=0, validator=_between(0, 65535))
+    """0 = any free port."""
+    seed: int = 42
+    taker_rate_per_s: float = attrs.field(default=0.5, validator=_nonneg)
+    taker_decay_per_bps: float = attrs.field(default=0.15, validator=_nonneg)
+    taker_size_median: Decimal = attrs.field(default=Decimal("150"), validator=_pos)
+    taker_size_sigma: float = attrs.field(default=1.0, validator=_nonneg)
+    arb_delay_ms: int = attrs.field(default=200, validator=_nonneg)
+    commission_bps: int = attrs.field(default=10, validator=_nonneg)
+    rate_limit_per_s: int = attrs.field(default=10, validator=_pos)
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    """The whole configuration; `mode` picks paper (embedded simulator) or live trading."""
+
+    mode: Mode = "paper"
+    feed: FeedConfig = attrs.Factory(FeedConfig)
+    quote: QuoteConfig = attrs.Factory(QuoteConfig)
+    requote: RequoteConfig = attrs.Factory(RequoteConfig)
+    risk: RiskConfig = attrs.Factory(RiskConfig)
+    limiter: LimiterConfig = attrs.Factory(LimiterConfig)
+    exchange: ExchangeConfig = attrs.Factory(ExchangeConfig)
+    persistence: PersistenceConfig = attrs.Factory(PersistenceConfig)
+    supervisor: SupervisorConfig = attrs.Factory(SupervisorConfig)
+    ops: OpsConfig = attrs.Factory(OpsConfig)
+    logging: LoggingConfig = attrs.Factory(LoggingConfig)
+    paper: PaperConfig = attrs.Factory(PaperConfig)
+    sim: SimConfig = attrs.Factory(SimConfig)
