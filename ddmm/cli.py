@@ -1,0 +1,97 @@
+"""Command line: `python -m ddmm [command] [--config F] [--set key=value ...]`.
+
+Each command loads the same configuration the bot would, so a trader can check settings
+before going live. Errors are printed as one clear message and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ddmm.config import Config, load_config
+from ddmm.config.show import config_to_yaml
+from ddmm.errors import ConfigError, DdmmError
+
+DEFAULT_CONFIG = Path("conf/config.yaml")
+EXIT_CONFIG = 2
+EXIT_FAILURE = 1
+
+
+def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Options accepted before or after the command; subcommands must not reset them
+    (argparse would overwrite the top-level value with the subparser's default)."""
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    parser.add_argument("--config", type=Path, default=default(None),
+                        help="YAML file (default conf/config.yaml)")
+    # Separate lists before and after the command: argparse replaces, not extends, a list
+    # that a subparser also sets.
+    parser.add_argument("--set", dest="overrides" if top else "overrides_after_command",
+                        action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override one setting, e.g. --set quote.num_layers=5 (repeatable)")
+    parser.add_argument("--mode", choices=["paper", "live", "backtest"], default=default(None))
+    parser.add_argument("--pretty", action="store_true", default=default(False),
+                        help="human-readable logs instead of JSON lines")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ddmm", description=__doc__)
+    _add_common(parser, top=True)
+    commands = parser.add_subparsers(dest="command")
+    for name, text in COMMAND_HELP.items():
+        _add_common(commands.add_parser(name, help=text), top=False)
+    return parser
+
+
+COMMAND_HELP = {
+    "run": "run the bot (default)",
+    "check-config": "print the effective configuration (secrets masked) and exit",
+}
+
+
+def load_from_args(args: argparse.Namespace) -> Config:
+    path = args.config
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    overrides = [*args.overrides, *getattr(args, "overrides_after_command", [])]
+    if args.mode is not None:
+        overrides.append(f"mode={args.mode}")
+    if args.pretty:
+        overrides.append("logging.pretty=true")
+    return load_config(path, overrides=overrides)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    print(config_to_yaml(load_from_args(args)), end="")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ddmm.app import run_bot
+
+    return run_bot(load_from_args(args))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _run,
+    "check-config": _check_config,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = COMMANDS[args.command or "run"]
+    try:
+        return command(args)
+    except ConfigError as exc:
+        print(f"ddmm: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DdmmError as exc:
+        print(f"ddmm: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE

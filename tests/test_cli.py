@@ -1,0 +1,38 @@
+"""The command line loads the same config as the bot and fails clearly (SPEC §8)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ddmm.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_check_config_prints_effective_config_with_overrides_before_and_after(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("DELTADEFI_API_KEY", "cli-test-api-key-123456")
+    code = main(["--set", "quote.num_layers=3", "check-config", "--set", "quote.step_bps=4"])
+    out = capsys.readouterr().out
+    assert code == 0
+    shown = yaml.safe_load(out)
+    assert shown["quote"]["num_layers"] == 3
+    assert shown["quote"]["step_bps"] == "4"
+    assert shown["exchange"]["api_key"] == "********"
+    assert "cli-test-api-key-123456" not in out
+
+
+def test_check_config_error_names_the_key_and_exits_non_zero() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ddmm", "check-config", "--set", "quote.num_layers=abc"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    assert "quote.num_layers" in result.stderr
