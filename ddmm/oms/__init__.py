@@ -1,0 +1,1 @@
+"""Order management: pure state table, risk rules and rate budget."""
