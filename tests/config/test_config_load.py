@@ -109,7 +109,7 @@ def test_null_unsets_optional_values() -> None:
 
 
 def test_malformed_override_and_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="key.path=value"):
+    with pytest.raises(ConfigError, match=r"key\.path=value"):
         _load(overrides=["quote.num_layers"])
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "missing.yaml", environ={}, dotenv=None)
