@@ -112,6 +112,9 @@ class RequoteConfig:
     min_requote_ms: int = attrs.field(default=100, validator=_nonneg)
     gamma_step: Decimal = attrs.field(default=Decimal("0.02"), validator=_nonneg)
     price_tolerance_bps: Decimal = attrs.field(default=Decimal("0"), validator=_nonneg)
+    """Layer 0 (our touch) is kept only within this of its target."""
+    outer_price_tolerance_bps: Decimal = attrs.field(default=Decimal("5"), validator=_nonneg)
+    """Layers 1+ only provide depth: they may lag this much (half a layer step by default)."""
     size_tolerance: Decimal = attrs.field(default=Decimal("0.1"), validator=_fraction)
     max_order_age_ms: int = attrs.field(default=0, validator=_nonneg)
     """0 = off."""

@@ -7,10 +7,7 @@ from enum import StrEnum
 
 import attrs
 
-
-class Side(StrEnum):
-    BUY = "buy"
-    SELL = "sell"
+from ddmm.domain.quotes import Side
 
 
 class OrderState(StrEnum):

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 import attrs
 
-from ddmm.domain.orders import Side
+from ddmm.domain.quotes import Side
 
 
 class RiskMode(StrEnum):
@@ -63,7 +63,7 @@ class Verdict:
     reason: str | None = None
 
 
-BOTH_SIDES = frozenset({Side.BUY, Side.SELL})
+BOTH_SIDES: frozenset[Side] = frozenset({"buy", "sell"})
 
 
 def daily_loss_breached(inputs: RiskInputs, limits: RiskLimits) -> bool:
@@ -90,13 +90,13 @@ def assess(inputs: RiskInputs, limits: RiskLimits) -> RiskState:
     if halts:
         return RiskState(mode=RiskMode.HALTED, allowed_sides=frozenset(), reasons=tuple(halts))
     assert skew is not None
-    allowed = set(BOTH_SIDES)
+    allowed: set[Side] = set(BOTH_SIDES)
     reasons: list[str] = []
     if abs(inputs.net_position) > limits.max_position:
-        allowed.discard(Side.BUY if inputs.net_position > 0 else Side.SELL)
+        allowed.discard("buy" if inputs.net_position > 0 else "sell")
         reasons.append(f"position {inputs.net_position} beyond max_position {limits.max_position}")
     if abs(skew) > limits.max_skew:
-        allowed.discard(Side.BUY if skew > 0 else Side.SELL)
+        allowed.discard("buy" if skew > 0 else "sell")
         reasons.append(f"inventory skew {skew:.2f} ADA beyond max_skew {limits.max_skew}")
     if not reasons:
         return RiskState(mode=RiskMode.NORMAL, allowed_sides=BOTH_SIDES, reasons=())

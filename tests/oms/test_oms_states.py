@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ddmm.domain.orders import FINAL_STATES, ExchangeStatus, Order, OrderState, Side
+from ddmm.domain.orders import FINAL_STATES, ExchangeStatus, Order, OrderState
 from ddmm.oms.states import (
     BuildSent,
     Built,
@@ -25,7 +25,7 @@ S = OrderState
 
 
 def _order(state: OrderState = S.NEW, filled: str = "0") -> Order:
-    return Order(local_id="L1", side=Side.BUY, price=Decimal("0.45"), qty=Decimal("100"),
+    return Order(local_id="L1", side="buy", price=Decimal("0.45"), qty=Decimal("100"),
                  layer=0, state=state, filled_qty=Decimal(filled))
 
 

@@ -7,7 +7,6 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ddmm.domain.orders import Side
 from ddmm.oms.risk import RiskInputs, RiskLimits, RiskMode, assess, check_place, skew_ada
 
 LIMITS = RiskLimits(max_position=Decimal(5000), max_skew=Decimal(2000), max_open_orders=50,
@@ -24,34 +23,34 @@ def _inputs(**overrides: object) -> RiskInputs:
 def test_balanced_book_is_normal_and_places_both_sides() -> None:
     state = assess(_inputs(), LIMITS)
     assert state.mode is RiskMode.NORMAL
-    assert check_place(state, Side.BUY, 0, LIMITS).allowed
-    assert check_place(state, Side.SELL, 49, LIMITS).allowed
+    assert check_place(state, "buy", 0, LIMITS).allowed
+    assert check_place(state, "sell", 49, LIMITS).allowed
 
 
 def test_long_position_beyond_max_is_reduce_only_sell() -> None:
     state = assess(_inputs(net_position=Decimal(5001)), LIMITS)
     assert state.mode is RiskMode.REDUCE_ONLY
-    assert not check_place(state, Side.BUY, 0, LIMITS).allowed
-    assert check_place(state, Side.SELL, 0, LIMITS).allowed
-    assert "max_position" in (check_place(state, Side.BUY, 0, LIMITS).reason or "")
+    assert not check_place(state, "buy", 0, LIMITS).allowed
+    assert check_place(state, "sell", 0, LIMITS).allowed
+    assert "max_position" in (check_place(state, "buy", 0, LIMITS).reason or "")
 
 
 def test_too_much_usdm_is_reduce_only_buy() -> None:
     # 2000 ADA and 9000 USDM at 0.45: target = (900+9000)/0.9 = 11000 ADA, skew = -9000.
     state = assess(_inputs(ada_total=Decimal(2000), usdm_total=Decimal(9000)), LIMITS)
-    assert state.allowed_sides == frozenset({Side.BUY})
+    assert state.allowed_sides == frozenset({"buy"})
 
 
 def test_daily_loss_halts_and_missing_mid_fails_closed() -> None:
     halted = assess(_inputs(daily_pnl=Decimal("-1000.01")), LIMITS)
     assert halted.halted and "daily loss" in halted.reasons[0]
-    assert not check_place(halted, Side.SELL, 0, LIMITS).allowed
+    assert not check_place(halted, "sell", 0, LIMITS).allowed
     assert assess(_inputs(mid=None), LIMITS).halted
     assert assess(_inputs(halt_reasons=("emergency stop",)), LIMITS).reasons == ("emergency stop",)
 
 
 def test_max_open_orders_counts_live_and_pending() -> None:
-    verdict = check_place(assess(_inputs(), LIMITS), Side.BUY, 50, LIMITS)
+    verdict = check_place(assess(_inputs(), LIMITS), "buy", 50, LIMITS)
     assert not verdict.allowed and "max_open_orders" in (verdict.reason or "")
 
 

@@ -1,0 +1,107 @@
+"""Quoter actor: Binance ticks + inventory → target ladders for the OMS.
+
+Owns: the quoter state (last trusted tick, suspect jump, inventory, last emitted target).
+Inputs: the feed's `LatestValue[BookTick]` slot (newest tick only, never a backlog) and a
+bounded mailbox of `QuoterMsg` (`Inventory` updates).
+Outputs: `TargetLadder` on `targets`; a held (empty) ladder with its reason while the feed
+is stale (`is_stale()`, injected) or a price jump is unconfirmed.
+Restart: permanent; state is rebuilt from the next tick and inventory. Shutdown: nothing
+to flush, cancel at once.
+The decisions live in `ddmm.quoting.decide`; this file only waits, calls and sends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from decimal import Decimal
+
+import structlog
+import trio
+
+from ddmm.domain.market import BookTick
+from ddmm.domain.quotes import Inventory, Ladder, QuoteLevel, TargetLadder
+from ddmm.quoting import decide
+from ddmm.quoting.params import LadderParams, RequotePolicy
+from ddmm.runtime.latest import LatestValue
+
+QuoterMsg = Inventory
+
+RECHECK_S = 0.1
+"""Re-evaluate at least this often: a throttled target or a stale feed needs no new tick."""
+LADDER_LOG_LEVELS = 3
+
+log = structlog.get_logger()
+
+
+async def run(
+    *,
+    book: LatestValue[BookTick],
+    inbox: trio.MemoryReceiveChannel[QuoterMsg],
+    targets: trio.MemorySendChannel[TargetLadder],
+    params: LadderParams,
+    policy: RequotePolicy,
+    is_stale: Callable[[], bool],
+    max_jump_bps: Decimal,
+    ladder_log_interval_s: float,
+    clock_ns: Callable[[], int],
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run until cancelled or the inbox closes."""
+    state = decide.QuoterState()
+    wake_send, wake_recv = trio.open_memory_channel[None](1)
+
+    def wake() -> None:
+        # A full slot means a wake-up is already pending; one is enough.
+        with contextlib.suppress(trio.WouldBlock):
+            wake_send.send_nowait(None)
+
+    async def pump_ticks() -> None:
+        nonlocal state
+        seen = 0
+        while True:
+            seen, tick = await book.wait_newer(seen)
+            state = decide.on_tick(state, tick, max_jump_bps)
+            wake()
+
+    async def pump_inbox() -> None:
+        nonlocal state
+        async for msg in inbox:
+            match msg:
+                case Inventory():
+                    state = decide.on_inventory(state, msg)
+            wake()
+        nursery.cancel_scope.cancel()
+
+    next_log = trio.current_time() + ladder_log_interval_s
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(pump_ticks)
+        nursery.start_soon(pump_inbox)
+        task_status.started()
+        while True:
+            with trio.move_on_after(RECHECK_S):
+                await wake_recv.receive()
+            now = trio.current_time()
+            state, target = decide.evaluate(
+                state, params, policy, stale=is_stale(), now_ms=int(now * 1000), ts_ns=clock_ns()
+            )
+            if target is not None:
+                await targets.send(target)
+            if now >= next_log and state.mark is not None:
+                _log_ladder(state.mark.ladder)
+                next_log = now + ladder_log_interval_s
+
+
+def _log_ladder(ladder: Ladder) -> None:
+    log.info(
+        "ladder_logged",
+        actor="quoter",
+        hold_reason=ladder.hold_reason,
+        gamma=str(ladder.gamma),
+        bids=_top(ladder.bids),
+        asks=_top(ladder.asks),
+    )
+
+
+def _top(levels: tuple[QuoteLevel, ...]) -> list[str]:
+    return [f"{level.qty}@{level.price}" for level in levels[:LADDER_LOG_LEVELS]]

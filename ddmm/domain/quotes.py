@@ -1,0 +1,118 @@
+"""Quote values: ladders, live orders, order intents and the messages around the quoter.
+
+The quote engine (`ddmm.quoting`) produces a `Ladder` from a `BookTick` and an `Inventory`;
+the requote diff turns a ladder plus the `LiveOrder`s into `PlaceIntent`/`CancelIntent`s
+that the OMS consumes. Everything here is a frozen value; prices and sizes are `Decimal`
+on the exchange's grid.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+import attrs
+
+Side = Literal["buy", "sell"]
+"""DeltaDeFi's spelling: a bid is a `buy`, an ask a `sell`."""
+
+
+@attrs.frozen(kw_only=True)
+class QuoteLevel:
+    """One rung of a ladder; `layer` 0 is the innermost."""
+
+    side: Side
+    layer: int
+    price: Decimal
+    qty: Decimal
+
+
+@attrs.frozen(kw_only=True)
+class Ladder:
+    """A target set of quotes, bids best first and asks best first.
+
+    `ref_bid`/`ref_ask` are the Binance touch the ladder was built from: the diff uses them
+    to recognise live orders that would now cross. A ladder with `hold_reason` set has no
+    levels and means "quote nothing" (stale feed, unconfirmed jump).
+    `gamma` is the inventory skew, rounded to 6 places for display and throttling only;
+    prices and sizes were computed with the exact value.
+    """
+
+    bids: tuple[QuoteLevel, ...]
+    asks: tuple[QuoteLevel, ...]
+    gamma: Decimal
+    ref_bid: Decimal
+    ref_ask: Decimal
+    hold_reason: str | None = None
+
+    @property
+    def hold(self) -> bool:
+        return self.hold_reason is not None
+
+
+@attrs.frozen(kw_only=True)
+class Inventory:
+    """Our balances on DeltaDeFi; `*_locked` is what our own open orders lock."""
+
+    ada_free: Decimal
+    ada_locked: Decimal
+    usdm_free: Decimal
+    usdm_locked: Decimal
+    ts_ns: int = 0
+
+    @property
+    def ada_total(self) -> Decimal:
+        return self.ada_free + self.ada_locked
+
+    @property
+    def usdm_total(self) -> Decimal:
+        return self.usdm_free + self.usdm_locked
+
+
+@attrs.frozen(kw_only=True)
+class TargetLadder:
+    """Quoter → OMS: the ladder to converge to, built from tick `source_update_id`."""
+
+    ladder: Ladder
+    source_update_id: int
+    ts_ns: int
+
+    @property
+    def hold(self) -> bool:
+        return self.ladder.hold
+
+
+@attrs.frozen(kw_only=True)
+class LiveOrder:
+    """What the diff needs to know about one of our open orders."""
+
+    order_id: str
+    side: Side
+    price: Decimal
+    remaining_qty: Decimal
+    layer: int
+    placed_at_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class PlaceIntent:
+    """Wanted: a new resting order at `price` for `qty`."""
+
+    side: Side
+    price: Decimal
+    qty: Decimal
+    layer: int
+
+
+CancelReason = Literal["hold", "crossing", "replaced", "surplus", "aged"]
+
+
+@attrs.frozen(kw_only=True)
+class CancelIntent:
+    """Wanted: cancel `order_id`; `reason` orders the work and shows up in the logs."""
+
+    order_id: str
+    reason: CancelReason
+
+
+Intent = PlaceIntent | CancelIntent

@@ -1,0 +1,94 @@
+"""The quoter's decisions, pure: which ticks to trust, when to hold, when to emit a target.
+
+The quoter actor keeps a `QuoterState`, feeds it ticks and inventory with `on_tick` and
+`on_inventory`, and asks `evaluate` for the `TargetLadder` to send, if any. Time and the
+feed's staleness come in as arguments.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import attrs
+
+from ddmm.domain.market import BookTick
+from ddmm.domain.quotes import Inventory, Ladder, TargetLadder
+from ddmm.quoting.ladder import build_ladder
+from ddmm.quoting.params import LadderParams, RequotePolicy
+from ddmm.quoting.requote import RequoteMark, requote_due
+
+_BPS = Decimal(10_000)
+
+
+@attrs.frozen(kw_only=True)
+class QuoterState:
+    """`book` is the last trusted tick; `suspect` a jump waiting for a second tick."""
+
+    book: BookTick | None = None
+    suspect: BookTick | None = None
+    inventory: Inventory | None = None
+    mark: RequoteMark | None = None
+
+
+def _jump_bps(a: BookTick, b: BookTick) -> Decimal:
+    return abs(b.mid - a.mid) / a.mid * _BPS
+
+
+def on_tick(state: QuoterState, tick: BookTick, max_jump_bps: Decimal) -> QuoterState:
+    """Trust `tick` unless its mid jumped more than `max_jump_bps` from the trusted one.
+
+    A jump is held as suspect until the next tick: if that one is near the suspect (the
+    move is real) or near the old price (it was a glitch), it is trusted; otherwise it
+    becomes the new suspect (SPEC §3).
+    """
+    if state.book is None or _jump_bps(state.book, tick) <= max_jump_bps:
+        return attrs.evolve(state, book=tick, suspect=None)
+    if state.suspect is not None and _jump_bps(state.suspect, tick) <= max_jump_bps:
+        return attrs.evolve(state, book=tick, suspect=None)
+    return attrs.evolve(state, suspect=tick)
+
+
+def on_inventory(state: QuoterState, inventory: Inventory) -> QuoterState:
+    return attrs.evolve(state, inventory=inventory)
+
+
+def hold_reason(state: QuoterState, stale: bool) -> str | None:
+    """Why nothing should be quoted now, or None."""
+    if stale:
+        return "feed_stale"
+    if state.suspect is not None:
+        return "price_jump_unconfirmed"
+    if state.book is None:
+        return "no_book"
+    if state.inventory is None:
+        return "no_inventory"
+    return None
+
+
+def evaluate(
+    state: QuoterState,
+    params: LadderParams,
+    policy: RequotePolicy,
+    *,
+    stale: bool,
+    now_ms: int,
+    ts_ns: int,
+) -> tuple[QuoterState, TargetLadder | None]:
+    """Build the current target; return it (and remember it) only when `requote_due`."""
+    reason = hold_reason(state, stale)
+    book = state.book
+    if reason is not None or book is None or state.inventory is None:
+        zero = Decimal(0)
+        ladder = Ladder(
+            bids=(), asks=(), gamma=zero,
+            ref_bid=book.bid if book else zero, ref_ask=book.ask if book else zero,
+            hold_reason=reason or "no_book",
+        )
+    else:
+        ladder = build_ladder(book, state.inventory, params)
+    if not requote_due(state.mark, ladder, policy, now_ms):
+        return state, None
+    target = TargetLadder(
+        ladder=ladder, source_update_id=book.update_id if book else 0, ts_ns=ts_ns
+    )
+    return attrs.evolve(state, mark=RequoteMark(ladder=ladder, at_ms=now_ms)), target

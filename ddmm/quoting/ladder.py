@@ -1,0 +1,159 @@
+"""The ladder builder (SPEC §4): Binance touch + inventory + params → target ladder.
+
+Arithmetic choice: exact. Anchors, γ, spreads and multipliers are exact rationals (integer
+pairs, see `skew`); per layer everything is integer arithmetic in ticks and quantity
+steps (`//` floors exactly), and `Decimal` appears only when the result is emitted. So the
+floor of an exact integer is that integer (SPEC §4 example A: 340, not 339) without an
+epsilon that could round a genuinely smaller value up.
+
+Order of work: prices from the formula, then the never-cross fixes (which only move a
+price away from the market), then sizes from the final prices (Q_i = N_i / price_i), then
+the exchange minimum, then the balance caps.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ddmm.domain.market import BookTick
+from ddmm.domain.quotes import Inventory, Ladder, QuoteLevel, Side
+from ddmm.quoting.params import LadderParams
+from ddmm.quoting.skew import ZERO, Ratio, compute_skew, inventory_gamma
+
+_BPS = 10_000
+_GAMMA_PLACES = Decimal("0.000001")
+
+# (layer, price in ticks, size in quantity steps)
+_Rung = tuple[int, int, int]
+
+
+def build_ladder(book: BookTick, inventory: Inventory, params: LadderParams) -> Ladder:
+    """Build the target ladder.
+
+    bid_i = floor_tick(Pb·(1 − (s_bid + i·step)/10⁴)), ask_i = ceil_tick(Pa·(1 + (s_ask +
+    i·step)/10⁴)), qty = floor_step(Q_i·m). Guarantees: prices on the tick grid and > 0,
+    bids strictly decreasing, asks strictly increasing, every bid < every ask, bid_0 < the
+    Binance ask, ask_0 > the Binance bid; sizes on the step grid and ≥ the exchange minimum;
+    bid notional ≤ usdm·(1 − reserve), ask quantity ≤ ada·(1 − reserve).
+    """
+    bid, ask = book.bid.as_integer_ratio(), book.ask.as_integer_ratio()
+    mid = (bid[0] * ask[1] + ask[0] * bid[1], 2 * bid[1] * ask[1])
+    ada, usdm = inventory.ada_total.as_integer_ratio(), inventory.usdm_total.as_integer_ratio()
+    gamma = ZERO
+    if params.skew_enabled:
+        gamma = inventory_gamma(ada, usdm, mid, params.skew.gamma_max)
+    skew = compute_skew(gamma, params.skew)
+    pb, pa = (bid, ask) if params.anchor == "touch" else (mid, mid)
+    tn, td = params.tick
+    n, step = params.num_layers, params.step_bps_ratio
+    above_bid = (bid[0] * td) // (bid[1] * tn) + 1
+    ask_ticks = _monotone(
+        _layer_ticks((pa[0] * td, pa[1] * tn), skew.s_ask_bps, step, n, up=True),
+        above_bid, up=True,
+    )
+    below_ask = -((-ask[0] * td) // (ask[1] * tn)) - 1
+    if ask_ticks:
+        below_ask = min(below_ask, ask_ticks[0] - 1)
+    bid_ticks = _monotone(
+        _layer_ticks((pb[0] * td, pb[1] * tn), skew.s_bid_bps, step, n, up=False),
+        below_ask, up=False,
+    )
+    kn, kd = params.bid_budget_per_usdm
+    bids = _cap(_sized(bid_ticks, skew.m_bid, params), usdm[0] * kn // (usdm[1] * kd), True,
+                params)
+    kn, kd = params.ask_budget_per_ada
+    asks = _cap(_sized(ask_ticks, skew.m_ask, params), ada[0] * kn // (ada[1] * kd), False,
+                params)
+    return Ladder(
+        bids=_levels("buy", bids, params),
+        asks=_levels("sell", asks, params),
+        gamma=(Decimal(gamma[0]) / Decimal(gamma[1])).quantize(_GAMMA_PLACES),
+        ref_bid=book.bid,
+        ref_ask=book.ask,
+    )
+
+
+def _layer_ticks(
+    anchor_ticks: Ratio, spread_bps: Ratio, step_bps: Ratio, n: int, *, up: bool
+) -> list[int]:
+    """Layer prices in ticks, floored (bids) or ceiled (asks), over one common denominator.
+
+    price_i / tick = anchor·(10⁴·s₁ ± s₀)/(10⁴·s₁) ± i·anchor·step/10⁴, put over
+    anchor₁·10⁴·s₁·step₁ so each layer costs one integer floor division.
+    """
+    sign = 1 if up else -1
+    (a0, a1), (s0, s1), (t0, t1) = anchor_ticks, spread_bps, step_bps
+    den = a1 * _BPS * s1 * t1
+    start = a0 * (_BPS * s1 + sign * s0) * t1
+    inc = sign * a0 * t0 * s1
+    if up:
+        return [-((-start - i * inc) // den) for i in range(n)]
+    return [(start + i * inc) // den for i in range(n)]
+
+
+def _monotone(ticks: list[int], limit: int, *, up: bool) -> list[int]:
+    """Push each price strictly away from the market past `limit` and the previous layer.
+
+    Asks: ≥ limit and strictly increasing; bids: ≤ limit, strictly decreasing, and cut at
+    the first non-positive price. Only ever moves a price away from the touch.
+    """
+    out: list[int] = []
+    if up:
+        floor = limit
+        for price in ticks:
+            price = max(price, floor)
+            out.append(price)
+            floor = price + 1
+        return out
+    ceiling = limit
+    for price in ticks:
+        price = min(price, ceiling)
+        if price <= 0:
+            break
+        out.append(price)
+        ceiling = price - 1
+    return out
+
+
+def _sized(ticks: list[int], multiplier: Ratio, params: LadderParams) -> list[_Rung]:
+    """Sizes in steps: floor(Q_i·m / step); rungs below the exchange minimum are dropped."""
+    mn, md = multiplier
+    den = params.size_den * md
+    per_price = params.size_unit == "usdm"
+    min_units, min_notional = params.min_units, params.min_notional_units
+    rungs: list[_Rung] = []
+    for layer, price in enumerate(ticks):
+        units = (params.size_num[layer] * mn) // (den * price if per_price else den)
+        if units >= min_units and units * price >= min_notional:
+            rungs.append((layer, price, units))
+    return rungs
+
+
+def _cap(rungs: list[_Rung], budget: int, is_bid: bool, params: LadderParams) -> list[_Rung]:
+    """Keep the inner rungs that fit `budget`, shrink the next one to the rest, drop the others.
+
+    The budget is in tick·step units of USDM for bids (notional) and in steps of ADA for
+    asks (quantity). A shrunk rung below the exchange minimum is dropped too.
+    """
+    kept: list[_Rung] = []
+    used = 0
+    for layer, price, units in rungs:
+        weight = price if is_bid else 1
+        cost = units * weight
+        if used + cost <= budget:
+            kept.append((layer, price, units))
+            used += cost
+            continue
+        shrunk = (budget - used) // weight
+        if shrunk >= params.min_units and shrunk * price >= params.min_notional_units:
+            kept.append((layer, price, shrunk))
+        break
+    return kept
+
+
+def _levels(side: Side, rungs: list[_Rung], params: LadderParams) -> tuple[QuoteLevel, ...]:
+    tick, step = params.rules.tick, params.rules.qty_step
+    return tuple(
+        QuoteLevel(side=side, layer=layer, price=Decimal(price) * tick, qty=Decimal(units) * step)
+        for layer, price, units in rungs
+    )

@@ -1,0 +1,86 @@
+"""Quoter actor: targets from ticks and inventory, holds on stale feed and jumps."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import trio
+
+from ddmm.actors import quoter
+from ddmm.config.schema import QuoteConfig, RequoteConfig
+from ddmm.domain.market import BookTick
+from ddmm.domain.quotes import Inventory, TargetLadder
+from ddmm.quoting.params import ladder_params_from_config, requote_policy_from_config
+from ddmm.runtime.latest import LatestValue
+
+INVENTORY = Inventory(ada_free=D(20000), ada_locked=D(0), usdm_free=D(9000), usdm_locked=D(0))
+
+
+def tick(uid: int, bid: str, ask: str) -> BookTick:
+    return BookTick(symbol="ADAUSDT", update_id=uid, bid=D(bid), bid_qty=D(1), ask=D(ask),
+                    ask_qty=D(1), recv_ns=0)
+
+
+async def test_quoter_emits_ladders_and_holds_when_stale_or_jumping(autojump_clock: object) -> None:
+    book: LatestValue[BookTick] = LatestValue()
+    inbox_send, inbox = trio.open_memory_channel[Inventory](4)
+    targets_send, targets = trio.open_memory_channel[TargetLadder](16)
+    stale = False
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lambda task_status: quoter.run(
+            book=book, inbox=inbox, targets=targets_send,
+            params=ladder_params_from_config(QuoteConfig()),
+            policy=requote_policy_from_config(RequoteConfig()),
+            is_stale=lambda: stale, max_jump_bps=D(500), ladder_log_interval_s=5.0,
+            clock_ns=lambda: 42, task_status=task_status,
+        ))
+        first = await targets.receive()
+        assert first.hold and first.ladder.hold_reason == "no_book"
+        book.publish(tick(1, "0.4500", "0.4501"))
+        await inbox_send.send(INVENTORY)
+        live = await targets.receive()
+        assert not live.hold and live.source_update_id == 1 and live.ts_ns == 42
+        assert len(live.ladder.bids) == 10 and live.ladder.bids[0].price < D("0.4500")
+
+        book.publish(tick(2, "0.5000", "0.5001"))  # +11 %: suspect until confirmed
+        held = await targets.receive()
+        assert held.ladder.hold_reason == "price_jump_unconfirmed"
+        book.publish(tick(3, "0.5001", "0.5002"))
+        confirmed = await targets.receive()
+        assert not confirmed.hold and confirmed.source_update_id == 3
+
+        stale = True
+        with trio.fail_after(1):
+            assert (await targets.receive()).ladder.hold_reason == "feed_stale"
+        stale = False
+        with trio.fail_after(1):
+            assert not (await targets.receive()).hold
+        nursery.cancel_scope.cancel()
+
+
+async def test_quoter_throttles_small_moves(autojump_clock: object) -> None:
+    book: LatestValue[BookTick] = LatestValue()
+    inbox_send, inbox = trio.open_memory_channel[Inventory](4)
+    targets_send, targets = trio.open_memory_channel[TargetLadder](16)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lambda task_status: quoter.run(
+            book=book, inbox=inbox, targets=targets_send,
+            params=ladder_params_from_config(QuoteConfig()),
+            policy=requote_policy_from_config(RequoteConfig()),
+            is_stale=lambda: False, max_jump_bps=D(500), ladder_log_interval_s=5.0,
+            clock_ns=lambda: 0, task_status=task_status,
+        ))
+        book.publish(tick(1, "0.4500", "0.4501"))
+        await inbox_send.send(INVENTORY)
+        while (await targets.receive()).hold:
+            pass
+        start = trio.current_time()
+        book.publish(tick(2, "0.4501", "0.4502"))
+        moved = await targets.receive()
+        assert moved.source_update_id == 2
+        assert trio.current_time() - start >= 0.1 - 1e-9  # min_requote_ms
+        book.publish(tick(3, "0.4501", "0.4502"))  # same prices: nothing to send
+        with trio.move_on_after(2):
+            await targets.receive()
+            raise AssertionError("an unchanged ladder was re-sent")
+        nursery.cancel_scope.cancel()

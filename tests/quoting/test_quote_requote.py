@@ -1,0 +1,138 @@
+"""Requote diff and throttle (SPEC §5)."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ddmm.domain.quotes import CancelIntent, Ladder, LiveOrder, PlaceIntent, QuoteLevel, Side
+from ddmm.quoting.params import RequotePolicy
+from ddmm.quoting.requote import RequoteMark, diff, requote_due
+
+POLICY = RequotePolicy(price_tolerance_bps=D(0), outer_price_tolerance_bps=D(5))
+
+
+def level(side: Side, layer: int, price: str, qty: str) -> QuoteLevel:
+    return QuoteLevel(side=side, layer=layer, price=D(price), qty=D(qty))
+
+
+def ladder(bids: list[QuoteLevel], asks: list[QuoteLevel], gamma: str = "0") -> Ladder:
+    return Ladder(bids=tuple(bids), asks=tuple(asks), gamma=D(gamma), ref_bid=D("0.4500"),
+                  ref_ask=D("0.4501"))
+
+
+def live(oid: str, lv: QuoteLevel, qty: str | None = None, at: int = 0) -> LiveOrder:
+    return LiveOrder(order_id=oid, side=lv.side, price=lv.price,
+                     remaining_qty=D(qty) if qty else lv.qty, layer=lv.layer, placed_at_ms=at)
+
+
+B0, B1 = level("buy", 0, "0.4495", "100"), level("buy", 1, "0.4490", "200")
+A0, A1 = level("sell", 0, "0.4506", "100"), level("sell", 1, "0.4511", "200")
+
+
+def test_identical_orders_are_kept() -> None:
+    target = ladder([B0, B1], [A0, A1])
+    orders = [live("b0", B0), live("b1", B1), live("a0", A0), live("a1", A1, qty="185")]
+    assert diff(target, orders, POLICY, now_ms=0) == []
+
+
+def test_moved_inner_level_is_replaced_cancel_first_and_outer_kept_within_tolerance() -> None:
+    new_b0 = level("buy", 0, "0.4496", "100")
+    new_b1 = level("buy", 1, "0.4491", "200")  # 2.2 bps from the live one: tolerated
+    target = ladder([new_b0, new_b1], [A0, A1])
+    orders = [live("b0", B0), live("b1", B1), live("a0", A0), live("a1", A1)]
+    assert diff(target, orders, POLICY, now_ms=0) == [
+        CancelIntent(order_id="b0", reason="replaced"),
+        PlaceIntent(side="buy", price=D("0.4496"), qty=D("100"), layer=0),
+    ]
+
+
+def test_partially_filled_order_beyond_size_tolerance_is_replenished() -> None:
+    target = ladder([B0], [A0])
+    intents = diff(target, [live("b0", B0, qty="50"), live("a0", A0)], POLICY, now_ms=0)
+    assert intents == [CancelIntent(order_id="b0", reason="replaced"),
+                       PlaceIntent(side="buy", price=B0.price, qty=B0.qty, layer=0)]
+
+
+def test_crossing_cancels_come_first_then_inner_layers_alternating() -> None:
+    target = Ladder(bids=(B0, B1), asks=(A0, A1), gamma=D(0), ref_bid=D("0.4500"),
+                    ref_ask=D("0.4501"))
+    crossing = LiveOrder(order_id="x", side="sell", price=D("0.4499"), remaining_qty=D(100),
+                         layer=3, placed_at_ms=0)
+    intents = diff(target, [crossing], POLICY, now_ms=0)
+    assert intents[0] == CancelIntent(order_id="x", reason="crossing")
+    assert [(i.side, i.layer) for i in intents[1:] if isinstance(i, PlaceIntent)] == [
+        ("buy", 0), ("sell", 0), ("buy", 1), ("sell", 1)]
+
+
+def test_held_ladder_cancels_everything_as_hold() -> None:
+    held = Ladder(bids=(), asks=(), gamma=D(0), ref_bid=D(0), ref_ask=D(0), hold_reason="feed_stale")
+    intents = diff(held, [live("b0", B0), live("a0", A0)], POLICY, now_ms=0)
+    assert intents == [CancelIntent(order_id="b0", reason="hold"),
+                       CancelIntent(order_id="a0", reason="hold")]
+
+
+def test_old_orders_are_refreshed_when_max_age_is_set() -> None:
+    policy = RequotePolicy(max_order_age_ms=60_000)
+    intents = diff(ladder([B0], []), [live("b0", B0, at=0)], policy, now_ms=60_000)
+    assert intents == [CancelIntent(order_id="b0", reason="aged"),
+                       PlaceIntent(side="buy", price=B0.price, qty=B0.qty, layer=0)]
+    assert diff(ladder([B0], []), [live("b0", B0, at=1)], policy, now_ms=60_000) == []
+
+
+def test_throttle_waits_min_interval_and_ignores_small_gamma_moves() -> None:
+    first = ladder([B0], [A0], gamma="0.10")
+    mark = RequoteMark(ladder=first, at_ms=1000)
+    moved = ladder([level("buy", 0, "0.4496", "100")], [A0], gamma="0.10")
+    assert not requote_due(mark, moved, POLICY, now_ms=1050)
+    assert requote_due(mark, moved, POLICY, now_ms=1100)
+    assert not requote_due(mark, ladder([B0], [A0], gamma="0.11"), POLICY, now_ms=5000)
+    assert requote_due(mark, ladder([B0], [A0], gamma="0.12"), POLICY, now_ms=5000)
+    assert requote_due(None, first, POLICY, now_ms=0)
+
+
+def test_throttle_is_bypassed_when_our_quote_would_cross() -> None:
+    mark = RequoteMark(ladder=ladder([B0], [A0]), at_ms=1000)
+    jumped = Ladder(bids=(), asks=(), gamma=D(0), ref_bid=D("0.4510"), ref_ask=D("0.4511"))
+    assert requote_due(mark, jumped, POLICY, now_ms=1001)
+
+
+def levels_strategy(side: Side) -> st.SearchStrategy[list[QuoteLevel]]:
+    sign = -1 if side == "buy" else 1
+    return st.lists(st.integers(1, 40), min_size=0, max_size=6, unique=True).map(
+        lambda qtys: [level(side, i, str(D(4500 + sign * (5 + 5 * i)) / 10_000), str(q * 10))
+                      for i, q in enumerate(qtys)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bids=levels_strategy("buy"), asks=levels_strategy("sell"),
+    noise=st.lists(st.tuples(st.booleans(), st.integers(-8, 8), st.integers(1, 40),
+                             st.integers(0, 5)), max_size=12),
+)
+def test_applying_the_intents_yields_the_target(
+    bids: list[QuoteLevel], asks: list[QuoteLevel], noise: list[tuple[bool, int, int, int]]
+) -> None:
+    target = ladder(bids, asks)
+    orders = []
+    for n, (is_bid, offset, qty, layer) in enumerate(noise):
+        side: Side = "buy" if is_bid else "sell"
+        base = 4495 - 5 * layer if is_bid else 4506 + 5 * layer
+        orders.append(LiveOrder(order_id=f"o{n}", side=side, price=D(base + offset) / 10_000,
+                                remaining_qty=D(qty * 10), layer=layer, placed_at_ms=0))
+    intents = diff(target, orders, POLICY, now_ms=0)
+    cancelled = {i.order_id for i in intents if isinstance(i, CancelIntent)}
+    placed = [i for i in intents if isinstance(i, PlaceIntent)]
+    survivors = [o for o in orders if o.order_id not in cancelled]
+    result = [(o.side, o.price, o.remaining_qty) for o in survivors] + [
+        (p.side, p.price, p.qty) for p in placed]
+    assert len(result) == len(bids) + len(asks)
+    for lv in (*bids, *asks):
+        tol = D(0) if lv.layer == 0 else lv.price * 5 / 10_000
+        match = [r for r in result if r[0] == lv.side and abs(r[1] - lv.price) <= tol
+                 and abs(r[2] - lv.qty) <= lv.qty / 10]
+        assert match, lv
+    gone = {(o.side, o.price, o.remaining_qty) for o in orders if o.order_id in cancelled}
+    assert not gone & {(p.side, p.price, p.qty) for p in placed}
