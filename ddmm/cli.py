@@ -7,13 +7,16 @@ before going live. Errors are printed as one clear message and a non-zero exit c
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 
 from ddmm.config import Config, load_config
 from ddmm.config.show import config_to_yaml
-from ddmm.errors import ConfigError, DdmmError
+from ddmm.domain.money import parse_decimal
+from ddmm.errors import ConfigError, DdmmError, InvalidNumber
 
 DEFAULT_CONFIG = Path("conf/config.yaml")
 EXIT_CONFIG = 2
@@ -44,14 +47,27 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddmm", description=__doc__)
     _add_common(parser, top=True)
     commands = parser.add_subparsers(dest="command")
-    for name, text in COMMAND_HELP.items():
-        _add_common(commands.add_parser(name, help=text), top=False)
+    subparsers = {name: commands.add_parser(name, help=text) for name, text in COMMAND_HELP.items()}
+    for sub in subparsers.values():
+        _add_common(sub, top=False)
+    quote = subparsers["quote"]
+    for flag, text in (("--bid", "Binance best bid"), ("--ask", "Binance best ask"),
+                       ("--ada", "total ADA balance"), ("--usdm", "total USDM balance")):
+        quote.add_argument(flag, required=True, type=_decimal_arg, help=text)
     return parser
+
+
+def _decimal_arg(text: str) -> Decimal:
+    try:
+        return parse_decimal(text, field="value")
+    except InvalidNumber as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 COMMAND_HELP = {
     "run": "run the bot (default)",
     "check-config": "print the effective configuration (secrets masked) and exit",
+    "quote": "print the ladder the bot would quote for a given book and balances (JSON)",
 }
 
 
@@ -72,6 +88,15 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quote(args: argparse.Namespace) -> int:
+    from ddmm.quoting.whatif import what_if
+
+    ladder = what_if(bid=args.bid, ask=args.ask, ada=args.ada, usdm=args.usdm,
+                     config=load_from_args(args))
+    print(json.dumps(ladder, indent=2))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from ddmm.app import run_bot
 
@@ -81,6 +106,7 @@ def _run(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
     "check-config": _check_config,
+    "quote": _quote,
 }
 
 

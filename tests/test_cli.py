@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -36,3 +37,21 @@ def test_check_config_error_names_the_key_and_exits_non_zero() -> None:
     )
     assert result.returncode != 0
     assert "quote.num_layers" in result.stderr
+
+
+def test_quote_prints_the_bots_ladder_as_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    code = main(["quote", "--bid", "0.4500", "--ask", "0.4501", "--ada", "10000", "--usdm", "4500",
+                 "--set", "quote.num_layers=3", "--set", "quote.skew.enabled=false"])
+    ladder = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert ladder["gamma"] == "0"
+    # Default fees put layer 0 at min_edge = 12 bps: floor(0.45 * (1 - 0.0012), 0.0001).
+    assert ladder["bids"][0]["price"] == "0.4494"
+    assert ladder["asks"][0]["price"] == "0.4507"
+    assert [len(ladder["bids"]), len(ladder["asks"])] == [3, 3]
+
+
+def test_quote_refuses_a_crossed_book(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quote", "--bid", "0.45", "--ask", "0.44", "--ada", "1", "--usdm", "1"]) != 0
+    assert "bid" in capsys.readouterr().err
