@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def test_quote_prints_the_bots_ladder_as_json(capsys: pytest.CaptureFixture[str]
                  "--set", "quote.num_layers=3", "--set", "quote.skew.enabled=false"])
     ladder = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert ladder["gamma"] == "0"
+    assert Decimal(ladder["gamma"]) == 0
     # Default fees put layer 0 at min_edge = 12 bps: floor(0.45 * (1 - 0.0012), 0.0001).
     assert ladder["bids"][0]["price"] == "0.4494"
     assert ladder["asks"][0]["price"] == "0.4507"
