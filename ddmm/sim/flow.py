@@ -1,0 +1,135 @@
+"""Simulated takers and the arbitrageur acting on the engine's state (SPEC §9).
+
+Owns the Binance reference per symbol, one `TakerClock` per symbol and the pending arb
+takes. `advance(now_ms)` replays everything due up to `now_ms` in time order; the rates
+used between two calls are those of the book and reference as they were at the first.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from decimal import Decimal
+
+from ddmm.config.schema import SimConfig
+from ddmm.sim.model import SimOrder, Status
+from ddmm.sim.state import ExchangeState
+from ddmm.sim.takers import Reference, TakerClock, arb_crossed, intensity
+
+_SIDES = ("buy", "sell")
+
+
+class MarketFlow:
+    """Taker arrivals and arb takes for every pair of an `ExchangeState`."""
+
+    def __init__(self, config: SimConfig, state: ExchangeState) -> None:
+        self._config = config
+        self._state = state
+        self._clocks = {
+            symbol: TakerClock(config, random.Random(f"{config.seed}-takers-{symbol}"))
+            for symbol in sorted(state.pairs)
+        }
+        self.references: dict[str, Reference] = {}
+        self.arb_due: dict[str, int] = {}
+        """order id → time (ms) the arbitrageur's take lands."""
+        self._last_ms: float | None = None
+
+    def on_reference(self, symbol: str, bid: Decimal, ask: Decimal, now_ms: int) -> None:
+        """Run what was due under the old reference, then schedule arbs the new one allows."""
+        self.advance(now_ms)
+        self.references[symbol] = Reference(bid=bid, ask=ask)
+        book = self._state.books[symbol]
+        for side in _SIDES:
+            for order_id in book.ids(side):
+                order = self._state.orders[order_id]
+                if not arb_crossed(side, order.price, self.references[symbol]):
+                    break
+                self.arb_due.setdefault(order_id, now_ms + self._config.arb_delay_ms)
+
+    def order_opened(self, order: SimOrder, now_ms: int) -> None:
+        """A new resting order already through the reference is taken after the delay."""
+        if arb_crossed(order.side, order.price, self.references.get(order.symbol)):
+            self.arb_due.setdefault(order.id, now_ms + self._config.arb_delay_ms)
+
+    def forget(self, order_id: str) -> None:
+        self.arb_due.pop(order_id, None)
+
+    def advance(self, now_ms: int) -> None:
+        """Execute every arb take and taker arrival due at or before `now_ms`."""
+        start = now_ms if self._last_ms is None else self._last_ms
+        if now_ms < start:
+            return
+        for symbol in sorted(self._clocks):
+            self._advance_symbol(symbol, start, now_ms)
+        self._last_ms = now_ms
+        self._state.flush()
+
+    def _rates(self, symbol: str) -> dict[str, float]:
+        book = self._state.books[symbol]
+        ref = self.references.get(symbol)
+        return {side: intensity(self._config, side, book.best(side), ref) for side in _SIDES}
+
+    def _next_arb(self, symbol: str) -> tuple[float, str] | None:
+        due = [
+            (at, order_id)
+            for order_id, at in self.arb_due.items()
+            if self._state.orders[order_id].symbol == symbol
+        ]
+        if not due:
+            return None
+        at, order_id = min(due)
+        return float(at), order_id
+
+    def _advance_symbol(self, symbol: str, start_ms: float, now_ms: int) -> None:
+        clock = self._clocks[symbol]
+        t = start_ms
+        while True:
+            rates = self._rates(symbol)
+            arrival = clock.next_arrival(rates, t)
+            arb = self._next_arb(symbol)
+            arrival_at = arrival[0] if arrival else math.inf
+            arb_at = arb[0] if arb else math.inf
+            at = min(arrival_at, arb_at)
+            if at > now_ms:
+                clock.elapse(rates, now_ms - t)
+                return
+            at = max(at, t)
+            clock.elapse(rates, at - t)
+            t = at
+            if arb is not None and arb_at <= arrival_at:
+                self._arb_take(arb[1], int(at))
+            elif arrival is not None:
+                clock.arrived(arrival[1])
+                self._sweep(symbol, arrival[1], int(at))
+
+    def _arb_take(self, order_id: str, at_ms: int) -> None:
+        """The arbitrageur takes the whole remainder at our price if the order still rests."""
+        del self.arb_due[order_id]
+        order = self._state.orders[order_id]
+        if order.status is not Status.OPEN:
+            return
+        self._state.fill(
+            order,
+            qty=order.remaining,
+            price=order.price,
+            role="maker",
+            counter_id=self._state.new_id(),
+            now_ms=at_ms,
+        )
+
+    def _sweep(self, symbol: str, maker_side: str, at_ms: int) -> None:
+        """A random taker eats our `maker_side` levels from the best, lognormal size."""
+        pair = self._state.pairs[symbol]
+        size = self._clocks[symbol].draw_size(pair.base.step)
+        counter_id = self._state.new_id()
+        for order_id in self._state.books[symbol].ids(maker_side):
+            if size <= 0:
+                break
+            order = self._state.orders[order_id]
+            qty = min(size, order.remaining)
+            self._state.fill(
+                order, qty=qty, price=order.price, role="maker", counter_id=counter_id, now_ms=at_ms
+            )
+            if order.remaining == qty:
+                self.forget(order_id)
+            size -= qty

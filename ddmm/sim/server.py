@@ -1,0 +1,204 @@
+"""The simulator as a loopback server: REST (hypercorn, trio worker) and streams (SPEC §9).
+
+REST and WebSocket listen on two ports, as the exchange's API and stream hosts do (its
+local setup uses 8080/8081): with `SimConfig.port` = P the streams use P + 1, and with
+P = 0 both are ephemeral. `SimHandle.rest_url` and `ws_url` are the two base URLs.
+
+The reference feed is injected: a `LatestValue[BookTick]` (the live feed's slot) or an
+async iterator of ticks; a timer task runs the engine's `advance` every
+`ADVANCE_INTERVAL_S`. Wall-clock milliseconds come from `now_ms` (injectable for tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import signal
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from functools import partial
+from typing import Any
+
+import attrs
+import structlog
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from ddmm.config.schema import Config, PaperConfig, SimConfig
+from ddmm.domain.market import BookTick
+from ddmm.feeds.parse import parse_frame
+from ddmm.feeds.sources import FrameSource, source_for
+from ddmm.runtime.latest import LatestValue
+from ddmm.sim.accounts import Credentials
+from ddmm.sim.app import create_app
+from ddmm.sim.engine import EngineOptions, SimExchange
+from ddmm.sim.faults import FaultConfig, Faults
+from ddmm.sim.ledger_tx import make_test_account
+from ddmm.sim.runtime import SimRuntime
+
+ADVANCE_INTERVAL_S = 0.05
+TEST_ACCOUNT_ID = "5e1d0c3b-0000-4000-8000-00000000a11c"
+
+log = structlog.get_logger()
+
+Reference = LatestValue[BookTick] | AsyncIterable[BookTick]
+
+
+@attrs.frozen(kw_only=True)
+class SimHandle:
+    """What `serve_sim` reports once both listeners are bound."""
+
+    rest_url: str
+    """`http://127.0.0.1:<port>` — the REST base URL."""
+    ws_url: str
+    """`ws://127.0.0.1:<port>` — the stream base URL (`/accounts/stream?api_key=…`)."""
+    api_key: str = attrs.field(repr=False)
+    trading_password: str = attrs.field(repr=False)
+    operation_key_hash: str
+    account_id: str
+    runtime: SimRuntime = attrs.field(repr=False)
+    """For tests: `runtime.engine` (replaced on a state-losing restart), `runtime.faults`."""
+
+    @property
+    def engine(self) -> SimExchange:
+        return self.runtime.engine
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@attrs.frozen(kw_only=True)
+class _TestAccount:
+    api_key: str = attrs.field(repr=False)
+    password: str = attrs.field(repr=False)
+    credentials: Credentials
+
+
+def _test_account(seed: int) -> _TestAccount:
+    """Seeded simulator credentials: the same seed always gives the same account."""
+    rng = random.Random(f"{seed}-credentials")
+    api_key = f"{rng.getrandbits(128):032x}"
+    password = f"sim-{rng.getrandbits(64):016x}"
+    entropy = hashlib.sha256(f"ddmm-sim-operation-key-{seed}".encode()).digest()
+    keys = make_test_account(entropy, password)
+    credentials = Credentials(
+        api_key=api_key,
+        operation_key_hash=keys.operation_key_hash,
+        encrypted_operation_key=keys.encrypted_operation_key,
+    )
+    return _TestAccount(api_key=api_key, password=password, credentials=credentials)
+
+
+def _engine_factory(
+    sim_config: SimConfig, paper: PaperConfig, account: _TestAccount, options: EngineOptions | None
+) -> Callable[[], SimExchange]:
+    def make() -> SimExchange:
+        engine = SimExchange(sim_config, options=options)
+        balances = {"ADA": paper.ada, "USDM": paper.usdm}
+        engine.add_account(account.credentials, balances, account_id=TEST_ACCOUNT_ID)
+        return engine
+
+    return make
+
+
+async def _feed_reference(runtime: SimRuntime, reference: Reference) -> None:
+    if isinstance(reference, LatestValue):
+        version = 0
+        while True:
+            version, tick = await reference.wait_newer(version)
+            runtime.on_tick(tick)
+    else:
+        async for tick in reference:
+            runtime.on_tick(tick)
+
+
+async def _advance_forever(runtime: SimRuntime) -> None:
+    while True:
+        await trio.sleep(ADVANCE_INTERVAL_S)
+        runtime.advance()
+
+
+async def serve_sim(
+    sim_config: SimConfig,
+    paper_config: PaperConfig,
+    *,
+    reference: Reference | None = None,
+    now_ms: Callable[[], int] = wall_clock_ms,
+    faults: FaultConfig | None = None,
+    options: EngineOptions | None = None,
+    task_status: trio.TaskStatus[SimHandle] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the simulator on `sim_config.host` until cancelled; `started` gets a SimHandle."""
+    account = _test_account(sim_config.seed)
+    runtime = SimRuntime(
+        _engine_factory(sim_config, paper_config, account, options),
+        Faults(faults or FaultConfig(), sim_config.rate_limit_per_s),
+        now_ms,
+    )
+    hyper = HypercornConfig()
+    hyper.bind = [f"{sim_config.host}:{sim_config.port}"]
+    hyper.accesslog = None
+    hyper.errorlog = None
+    ws_port = sim_config.port + 1 if sim_config.port else 0
+    app: Any = create_app(runtime)  # hypercorn's ASGI protocol types do not cover Starlette
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(partial(serve, app, hyper, mode="asgi"))
+        bound_ws = await nursery.start(partial(runtime.hub.run, host=sim_config.host, port=ws_port))
+        if reference is not None:
+            nursery.start_soon(_feed_reference, runtime, reference)
+        nursery.start_soon(_advance_forever, runtime)
+        handle = SimHandle(
+            rest_url=binds[0],
+            ws_url=f"ws://{sim_config.host}:{bound_ws}",
+            api_key=account.api_key,
+            trading_password=account.password,
+            operation_key_hash=account.credentials.operation_key_hash,
+            account_id=TEST_ACCOUNT_ID,
+            runtime=runtime,
+        )
+        log.info("sim_started", rest_url=handle.rest_url, ws_url=handle.ws_url)
+        task_status.started(handle)
+
+
+async def ticks_from_source(source: FrameSource, max_frame_bytes: int) -> AsyncIterator[BookTick]:
+    """Book ticks of a replay or synthetic frame source (bad frames are skipped)."""
+    async for recv_ns, payload in source():
+        parsed = parse_frame(payload, recv_ns, max_frame_bytes)
+        if isinstance(parsed, BookTick):
+            yield parsed
+
+
+async def _run_standalone(config: Config) -> None:
+    reference: Reference | None = None
+    if config.feed.source != "live":
+        reference = ticks_from_source(source_for(config.feed), config.feed.max_frame_bytes)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            handle: SimHandle = await nursery.start(
+                partial(serve_sim, config.sim, config.paper, reference=reference)
+            )
+            _print_banner(handle, config)
+            async for signum in signals:
+                log.info("sim_stopping", signal=signum)
+                nursery.cancel_scope.cancel()
+                break
+
+
+def _print_banner(handle: SimHandle, config: Config) -> None:
+    """Where the simulator listens and its test account (printing them is intended)."""
+    print("DeltaDeFi simulator listening", flush=True)
+    print(f"  REST base URL:      {handle.rest_url}", flush=True)
+    print(f"  WebSocket base URL: {handle.ws_url}", flush=True)
+    print(f"  reference feed:     {config.feed.source}", flush=True)
+    print("Simulator test account (not a real credential):", flush=True)
+    print(f"  DELTADEFI_API_KEY={handle.api_key}", flush=True)
+    print(f"  DELTADEFI_TRADING_PASSWORD={handle.trading_password}", flush=True)
+    print("Ctrl-C to stop.", flush=True)
+
+
+def main_sim(config: Config) -> int:
+    """`ddmm sim`: serve until Ctrl-C or SIGTERM; returns the process exit code."""
+    trio.run(_run_standalone, config)
+    return 0
