@@ -1,0 +1,92 @@
+"""Limiter actor under virtual time: budget held, cancels first, withdraw, rate-limit pause."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import trio
+
+from ddmm.actors.limiter import Limiter
+from ddmm.config.schema import LimiterConfig
+from ddmm.domain.orders import Order, OrderState
+from ddmm.oms.messages import CancelOrder, ExecutorCommand, PlaceOrder, RateLimitHit, Withdraw
+
+
+def _place(n: int) -> PlaceOrder:
+    return PlaceOrder(order=Order(local_id=f"L{n}", side="buy", price=Decimal("0.45"),
+                                  qty=Decimal(100), layer=n, state=OrderState.NEW))
+
+
+class Harness:
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self.to_limiter, inbox = trio.open_memory_channel[object](100)
+        to_exec, self.from_limiter = trio.open_memory_channel[ExecutorCommand](100)
+        self.withdrawn: list[str] = []
+        self.sent: list[tuple[float, ExecutorCommand]] = []
+
+        async def withdrawn(local_id: str) -> None:
+            self.withdrawn.append(local_id)
+
+        self.limiter = Limiter(LimiterConfig(), to_exec, withdrawn, random.Random(1))
+        self._inbox = inbox
+        self._nursery = nursery
+
+    async def start(self) -> None:
+        await self._nursery.start(self.limiter.run, self._inbox)
+        self._nursery.start_soon(self._collect)
+
+    async def _collect(self) -> None:
+        async for command in self.from_limiter:
+            self.sent.append((trio.current_time(), command))
+
+
+def _max_in_any_window(times: list[float], window: float = 1.0) -> int:
+    return max(sum(1 for t in times if start <= t < start + window) for start in times)
+
+
+async def test_long_run_never_exceeds_five_per_second(autojump_clock: trio.testing.MockClock) -> None:
+    async with trio.open_nursery() as nursery:
+        h = Harness(nursery)
+        await h.start()
+        for n in range(60):
+            await h.to_limiter.send(_place(n))
+            await trio.sleep(0.05)
+        await trio.sleep(15)
+        nursery.cancel_scope.cancel()
+    times = [t for t, _ in h.sent]
+    assert len(times) == 60
+    assert _max_in_any_window(times) == 5
+    assert [c.order.local_id for _, c in h.sent] == [f"L{n}" for n in range(60)]  # type: ignore[union-attr]
+
+
+async def test_cancels_jump_the_queue_and_withdrawn_places_are_reported(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        h = Harness(nursery)
+        await h.start()
+        for n in range(8):
+            await h.to_limiter.send(_place(n))
+        await trio.sleep(0.01)  # the first 5 places go at once, 3 wait for tokens
+        await h.to_limiter.send(CancelOrder(local_id="L0", exchange_order_id="X0", reason="replaced"))
+        await h.to_limiter.send(Withdraw(local_id="L7"))
+        await trio.sleep(3)
+        nursery.cancel_scope.cancel()
+    order = [c.local_id if isinstance(c, CancelOrder) else c.order.local_id for _, c in h.sent]  # type: ignore[union-attr]
+    assert order == ["L0", "L1", "L2", "L3", "L4", "L0", "L5", "L6"]
+    assert isinstance(h.sent[5][1], CancelOrder)
+    assert h.withdrawn == ["L7"]
+
+
+async def test_rate_limit_answer_drains_and_pauses(autojump_clock: trio.testing.MockClock) -> None:
+    async with trio.open_nursery() as nursery:
+        h = Harness(nursery)
+        await h.start()
+        start = trio.current_time()
+        await h.to_limiter.send(RateLimitHit(retry_after_s=2.5))
+        await h.to_limiter.send(_place(1))
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    assert h.sent[0][0] - start >= 2.5
+    assert h.limiter.rate_limit_hits == 1
