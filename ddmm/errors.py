@@ -85,3 +85,22 @@ class AuthenticationError(ExchangeError):
 
 class PersistenceError(DdmmError):
     """The database failed; the persistence actor raises it to its callers."""
+
+
+class MalformedResponse(TransportError):
+    """The exchange answered, but the body cannot be understood (not JSON, a missing field,
+    an odd number, an unknown status): as unusable as no answer, so the outcome is unknown."""
+
+
+class OrderNotOpen(ExchangeError):
+    """Code 4201/4202: the order exists but is no longer open (filled or cancelled)."""
+
+
+class ServerError(ExchangeError):
+    """Code 5000/5001 (or a JSON 5xx): the exchange failed internally; a write's effect is
+    unknown until the order is queried."""
+
+
+class PersistenceConflict(PersistenceError):
+    """One request was refused by the schema (duplicate id, violated constraint, missing
+    row): only that request failed; the database and every other write are fine."""

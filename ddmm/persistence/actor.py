@@ -1,0 +1,173 @@
+"""The persistence actor: typed async repository methods over the database thread.
+
+Owns: one `DbThread` (the only sqlite3 connection, see `ddmm.persistence.thread` for the
+thread/Trio bridge and group commit). Accepts: awaited calls on `Persistence`; each write
+returns only once the transaction that carried it has committed. Restart: permanent; if
+the thread dies every call raises `PersistenceError` and `run` raises it too, so the
+supervisor sees the failure. Shutdown budget: `CLOSE_BUDGET_S` to flush the queue,
+checkpoint the WAL and close, shielded from cancellation.
+
+Two ways to start it: `async with open_persistence(config) as db:` for a scoped handle, or
+`await nursery.start(run, config)` under a supervisor, which hands back the same handle.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import structlog
+import trio
+
+from ddmm.config.schema import PersistenceConfig
+from ddmm.domain.orders import LIVE_STATES, OrderState
+from ddmm.errors import PersistenceError
+from ddmm.persistence import queries
+from ddmm.persistence.records import (
+    BalanceRecord,
+    FillRecord,
+    OrderEventRecord,
+    OrderRecord,
+    OrderUpdate,
+    PersistenceStats,
+    PersistenceTuning,
+    RiskEventRecord,
+)
+from ddmm.persistence.thread import DbThread
+
+CLOSE_BUDGET_S = 10.0
+DEFAULT_TUNING = PersistenceTuning()
+
+log = structlog.get_logger().bind(actor="persistence")
+
+
+class Persistence:
+    """The repository handle. Every method is one request, atomic on its own."""
+
+    def __init__(self, db: DbThread) -> None:
+        self._db = db
+
+    @property
+    def stats(self) -> PersistenceStats:
+        return self._db.stats
+
+    async def insert_order(self, rec: OrderRecord) -> None:
+        """Persist a new order (and its `created` audit row). A known `local_id` or
+        `exchange_order_id` raises `PersistenceConflict`."""
+        await self._db.submit(functools.partial(queries.insert_order, rec=rec))
+
+    async def update_order(
+        self, local_id: str, *, state: OrderState, event: str, ts_ms: int,
+        exchange_order_id: str | None = None, signed_tx: str | None = None,
+        filled_qty: Decimal | None = None, detail: Mapping[str, Any] | None = None,
+    ) -> OrderRecord:
+        """Write the new state (None fields unchanged) and append the audit row, atomically;
+        return the row as stored. Unknown `local_id` raises `PersistenceConflict`."""
+        update = OrderUpdate(
+            local_id=local_id, state=state, event=event, ts_ms=ts_ms,
+            exchange_order_id=exchange_order_id, signed_tx=signed_tx, filled_qty=filled_qty,
+            detail=detail or {},
+        )
+        return await self.apply_update(update)
+
+    async def apply_update(self, update: OrderUpdate) -> OrderRecord:
+        return await self._db.submit(functools.partial(queries.update_order, upd=update))
+
+    async def record_fill(self, fill: FillRecord, *,
+                          order_update: OrderUpdate | None = None) -> bool:
+        """Store the fill; True if new, False if its trade id was already stored (no-op).
+        `order_update` is applied in the same transaction, and only if the fill was new."""
+        return await self._db.submit(
+            functools.partial(queries.record_fill, fill=fill, order_update=order_update)
+        )
+
+    async def record_balances(self, balances: Iterable[BalanceRecord]) -> None:
+        await self._db.submit(functools.partial(queries.record_balances,
+                                                balances=tuple(balances)))
+
+    async def record_risk_event(self, event: RiskEventRecord) -> None:
+        await self._db.submit(functools.partial(queries.record_risk_event, event=event))
+
+    async def set_kv(self, key: str, value: str) -> None:
+        await self._db.submit(functools.partial(queries.set_kv, key=key, value=value))
+
+    async def get_order(self, local_id: str) -> OrderRecord | None:
+        return await self._db.submit(functools.partial(queries.get_order, local_id=local_id))
+
+    async def find_by_exchange_id(self, exchange_order_id: str) -> OrderRecord | None:
+        return await self._db.submit(
+            functools.partial(queries.find_by_exchange_id, exchange_order_id=exchange_order_id)
+        )
+
+    async def orders_in_states(self, states: Iterable[OrderState]) -> list[OrderRecord]:
+        return await self._db.submit(
+            functools.partial(queries.orders_in_states, states=tuple(states))
+        )
+
+    async def open_orders(self) -> list[OrderRecord]:
+        """Orders live on the book: `open` and `partially_filled`."""
+        return await self.orders_in_states(LIVE_STATES)
+
+    async def outbox(self) -> list[OrderRecord]:
+        """Orders whose last request's outcome must be settled with the exchange after a
+        restart (`OUTBOX_STATES`), oldest first."""
+        return await self._db.submit(queries.outbox)
+
+    async def order_events(self, local_id: str) -> list[OrderEventRecord]:
+        return await self._db.submit(functools.partial(queries.order_events, local_id=local_id))
+
+    async def fills(self, since_ms: int | None = None) -> list[FillRecord]:
+        return await self._db.submit(functools.partial(queries.fills, since_ms=since_ms))
+
+    async def net_position(self, since_ms: int | None = None) -> Decimal:
+        """Bought minus sold (base asset) over non-quarantined fills since `since_ms`."""
+        return await self._db.submit(functools.partial(queries.net_position, since_ms=since_ms))
+
+    async def latest_balances(self) -> list[BalanceRecord]:
+        return await self._db.submit(queries.latest_balances)
+
+    async def latest_risk_event(self) -> RiskEventRecord | None:
+        return await self._db.submit(queries.latest_risk_event)
+
+    async def get_kv(self, key: str) -> str | None:
+        return await self._db.submit(functools.partial(queries.get_kv, key=key))
+
+    async def wait_stopped(self) -> None:
+        """Return once the database thread has stopped: closed, or died."""
+        await self._db.wait_exited()
+
+
+@asynccontextmanager
+async def open_persistence(
+    config: PersistenceConfig, tuning: PersistenceTuning = DEFAULT_TUNING
+) -> AsyncIterator[Persistence]:
+    """Open (creating and migrating) the database at `config.path`; close it on exit,
+    after every queued write has committed."""
+    config.path.parent.mkdir(parents=True, exist_ok=True)
+    db = DbThread(path=str(config.path), synchronous=config.synchronous,
+                  group_commit_ms=config.group_commit_ms, tuning=tuning)
+    try:
+        await db.start()
+        log.info("persistence_opened", path=str(config.path), synchronous=config.synchronous,
+                 group_commit_ms=config.group_commit_ms)
+        yield Persistence(db)
+    finally:
+        await db.close(budget_s=CLOSE_BUDGET_S)
+        stats = db.stats
+        log.info("persistence_closed", commits=stats.commits, requests=stats.requests,
+                 failed_requests=stats.failed_requests)
+
+
+async def run(
+    config: PersistenceConfig, tuning: PersistenceTuning = DEFAULT_TUNING, *,
+    task_status: trio.TaskStatus[Persistence] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Actor form: hand the handle back once the database is open and migrated, then stay
+    until cancelled (clean close) or until the thread dies (raise `PersistenceError`)."""
+    async with open_persistence(config, tuning) as db:
+        task_status.started(db)
+        await db.wait_stopped()
+        raise PersistenceError("the database thread stopped")

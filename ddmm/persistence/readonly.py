@@ -1,0 +1,94 @@
+"""Synchronous read-only access for `ddmm db` / `ddmm status` while the bot is not running.
+
+It opens the file with `mode=ro` (a URI), so it can neither write nor create a database,
+and runs the same query functions as the actor. It does not migrate: a database whose
+schema version differs from this code's is refused with `PersistenceError`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+from ddmm.domain.orders import LIVE_STATES, OrderState
+from ddmm.errors import PersistenceError
+from ddmm.persistence import queries, schema
+from ddmm.persistence.records import (
+    BalanceRecord,
+    FillRecord,
+    OrderEventRecord,
+    OrderRecord,
+    RiskEventRecord,
+)
+
+
+class ReadOnlyDb:
+    """The read methods of `Persistence`, synchronous, on a read-only connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def get_order(self, local_id: str) -> OrderRecord | None:
+        return queries.get_order(self._conn, local_id)
+
+    def find_by_exchange_id(self, exchange_order_id: str) -> OrderRecord | None:
+        return queries.find_by_exchange_id(self._conn, exchange_order_id)
+
+    def orders_in_states(self, states: Iterable[OrderState]) -> list[OrderRecord]:
+        return queries.orders_in_states(self._conn, states)
+
+    def open_orders(self) -> list[OrderRecord]:
+        return queries.orders_in_states(self._conn, LIVE_STATES)
+
+    def outbox(self) -> list[OrderRecord]:
+        return queries.outbox(self._conn)
+
+    def order_events(self, local_id: str) -> list[OrderEventRecord]:
+        return queries.order_events(self._conn, local_id)
+
+    def fills(self, since_ms: int | None = None) -> list[FillRecord]:
+        return queries.fills(self._conn, since_ms)
+
+    def net_position(self, since_ms: int | None = None) -> Decimal:
+        return queries.net_position(self._conn, since_ms)
+
+    def latest_balances(self) -> list[BalanceRecord]:
+        return queries.latest_balances(self._conn)
+
+    def latest_risk_event(self) -> RiskEventRecord | None:
+        return queries.latest_risk_event(self._conn)
+
+    def get_kv(self, key: str) -> str | None:
+        return queries.get_kv(self._conn, key)
+
+
+@contextmanager
+def open_readonly(path: Path) -> Iterator[ReadOnlyDb]:
+    """Open an existing database for reading; `PersistenceError` if it is missing,
+    unreadable, or of another schema version."""
+    if not path.is_file():
+        raise PersistenceError(f"no database at {path}")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise PersistenceError(f"cannot open {path} read-only: {exc}") from exc
+    try:
+        version = _version(conn)
+        if version != len(schema.MIGRATIONS):
+            raise PersistenceError(
+                f"{path} has schema version {version}, this code reads {len(schema.MIGRATIONS)}"
+            )
+        yield ReadOnlyDb(conn)
+    finally:
+        conn.close()
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    try:
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    except sqlite3.Error as exc:
+        raise PersistenceError(f"not a ddmm database: {exc}") from exc
+    return int(row[0] or 0)
