@@ -113,8 +113,12 @@ class RequoteConfig:
     gamma_step: Decimal = attrs.field(default=Decimal("0.02"), validator=_nonneg)
     price_tolerance_bps: Decimal = attrs.field(default=Decimal("0"), validator=_nonneg)
     """Layer 0 (our touch) is kept only within this of its target."""
-    outer_price_tolerance_bps: Decimal = attrs.field(default=Decimal("5"), validator=_nonneg)
-    """Layers 1+ only provide depth: they may lag this much (half a layer step by default)."""
+    inner_passive_tolerance_bps: Decimal = attrs.field(default=Decimal("0"), validator=_nonneg)
+    """Layer 0 may also lag this much on the safe side (further from the market, never
+    closer): fewer actions on one-tick moves for more tracking error (bench/churn.py)."""
+    outer_price_tolerance_bps: Decimal = attrs.field(default=Decimal("10"), validator=_nonneg)
+    """Layers 1+ only provide depth: they may lag this much (one layer step by default),
+    never closer to the market than layer 0's target."""
     size_tolerance: Decimal = attrs.field(default=Decimal("0.1"), validator=_fraction)
     max_order_age_ms: int = attrs.field(default=0, validator=_nonneg)
     """0 = off."""

@@ -158,14 +158,17 @@ def ladder_params_from_config(quote: QuoteConfig, rules: MarketRules = ADAUSDM) 
 class RequotePolicy:
     """How eagerly live orders follow the target (SPEC §5).
 
-    `price_tolerance_bps` applies to layer 0, the quote that sets our touch;
-    `outer_price_tolerance_bps` to the deeper layers, which only provide depth: letting
-    them lag by up to half a layer step keeps the ladder's shape while sparing a cancel and
-    a place per layer on every one-tick move.
+    `price_tolerance_bps` applies to layer 0, the quote that sets our touch, either way;
+    `inner_passive_tolerance_bps` lets layer 0 lag only on the safe side (further from the
+    market than its target, never closer): each bps of it trades tracking error for fewer
+    cancel+place pairs on one-tick moves. `outer_price_tolerance_bps` applies to the deeper
+    layers, which only provide depth: letting them lag up to a layer step spares a cancel
+    and a place per layer on every small move (they never improve on the touch target).
     """
 
     price_tolerance_bps: Decimal = Decimal(0)
     outer_price_tolerance_bps: Decimal = Decimal(0)
+    inner_passive_tolerance_bps: Decimal = Decimal(0)
     size_tolerance: Decimal = Decimal("0.1")
     min_requote_ms: int = 100
     gamma_step: Decimal = Decimal("0.02")
@@ -177,6 +180,7 @@ def requote_policy_from_config(requote: RequoteConfig) -> RequotePolicy:
     return RequotePolicy(
         price_tolerance_bps=requote.price_tolerance_bps,
         outer_price_tolerance_bps=requote.outer_price_tolerance_bps,
+        inner_passive_tolerance_bps=requote.inner_passive_tolerance_bps,
         size_tolerance=requote.size_tolerance,
         min_requote_ms=requote.min_requote_ms,
         gamma_step=requote.gamma_step,

@@ -1,7 +1,8 @@
 """Requoting with minimal churn (SPEC §5): target ladder + live orders → ordered intents.
 
-`diff` keeps every live order that already sits at a target level (price within tolerance,
-remaining size within `size_tolerance`), cancels the rest and places what is missing, in
+`diff` keeps every live order that already sits at a target level (price within the
+level's band, which may be one-sided, see `_take_match`; remaining size within
+`size_tolerance`), cancels the rest and places what is missing, in
 the order that does the most good when the rate budget only lets the first few through.
 `requote_due` is the throttle: whether a new target is worth acting on at all.
 """
@@ -44,11 +45,13 @@ def diff(
     keyed: list[tuple[tuple[int, int, int, int], Intent]] = []
     best_ask = target.asks[0].price if target.asks else None
     best_bid = target.bids[0].price if target.bids else None
-    for levels, orders in (
-        (target.bids, [o for o in live if o.side == "buy"]),
-        (target.asks, [o for o in live if o.side == "sell"]),
+    bid_cross = target.ref_ask if best_ask is None else min(target.ref_ask, best_ask)
+    ask_cross = target.ref_bid if best_bid is None else max(target.ref_bid, best_bid)
+    for levels, orders, cross in (
+        (target.bids, [o for o in live if o.side == "buy"], bid_cross),
+        (target.asks, [o for o in live if o.side == "sell"], ask_cross),
     ):
-        spare = _match(levels, orders, policy, now_ms, keyed)
+        spare = _match(levels, orders, policy, now_ms, keyed, cross)
         for order in spare:
             reason = _cancel_reason(order, target, best_bid, best_ask)
             urgent = 0 if reason in _URGENT else 1
@@ -66,18 +69,16 @@ def _match(
     policy: RequotePolicy,
     now_ms: int,
     keyed: list[tuple[tuple[int, int, int, int], Intent]],
+    cross: Decimal,
 ) -> list[LiveOrder]:
     """Pair each level with a matching live order; queue places for the unmatched levels.
 
     Returns the live orders left without a level (to be cancelled).
     """
     max_age = policy.max_order_age_ms
+    bands = _bands(policy)
     for level in levels:
-        tolerance = policy.price_tolerance_bps if level.layer == 0 \
-            else policy.outer_price_tolerance_bps
-        kept = _take_match(
-            orders, level, level.price * tolerance / _BPS, level.qty * policy.size_tolerance
-        )
+        kept = _take_match(orders, level, policy, bands, levels[0].price, cross)
         if kept is not None and max_age > 0 and now_ms - kept.placed_at_ms >= max_age:
             keyed.append((
                 (1, kept.layer, _SIDE_RANK[kept.side], 0),
@@ -92,14 +93,48 @@ def _match(
     return orders
 
 
+_Bands = tuple[tuple[Decimal, Decimal], tuple[Decimal, Decimal]]
+"""(ahead, behind) price tolerances as fractions of the level price: layer 0, layers 1+."""
+
+
+def _bands(policy: RequotePolicy) -> _Bands:
+    ahead = policy.price_tolerance_bps / _BPS
+    outer = policy.outer_price_tolerance_bps / _BPS
+    return (ahead, max(ahead, policy.inner_passive_tolerance_bps / _BPS)), (outer, outer)
+
+
 def _take_match(
-    orders: list[LiveOrder], level: QuoteLevel, price_slack: Decimal, size_slack: Decimal
+    orders: list[LiveOrder], level: QuoteLevel, policy: RequotePolicy, bands: _Bands,
+    best: Decimal, cross: Decimal,
 ) -> LiveOrder | None:
-    """Remove and return the first order within both slacks of `level`, if any."""
+    """Remove and return the first order that may stand for `level`, if any.
+
+    Its remaining size is within `size_tolerance` of the level's and its price in the
+    level's band. Layer 0 (our touch) may sit up to `price_tolerance_bps` closer to the
+    market than its level and up to max(that, `inner_passive_tolerance_bps`) further away:
+    a wider quote is safe, a narrower one would quote inside the edge the ladder keeps.
+    Layers 1+ may sit `outer_price_tolerance_bps` either way, but never closer to the
+    market than the side's best level (depth never improves on our touch). No kept order
+    reaches `cross`, the price at which it would cross the reference book or our quotes.
+    """
+    ahead_frac, behind_frac = bands[0] if level.layer == 0 else bands[1]
+    price, qty = level.price, level.qty
+    ahead, behind = price * ahead_frac, price * behind_frac
+    if level.side == "buy":
+        low, high = price - behind, price + ahead
+        if level.layer > 0:
+            high = min(high, best)
+    else:
+        low, high = price - ahead, price + behind
+        if level.layer > 0:
+            low = max(low, best)
+    size_slack = qty * policy.size_tolerance
+    is_buy = level.side == "buy"
     for index, order in enumerate(orders):
         if (
-            abs(order.price - level.price) <= price_slack
-            and abs(order.remaining_qty - level.qty) <= size_slack
+            low <= order.price <= high
+            and (order.price < cross if is_buy else order.price > cross)
+            and abs(order.remaining_qty - qty) <= size_slack
         ):
             return orders.pop(index)
     return None

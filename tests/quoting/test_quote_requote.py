@@ -7,11 +7,14 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ddmm.config.schema import RequoteConfig
 from ddmm.domain.quotes import CancelIntent, Ladder, LiveOrder, PlaceIntent, QuoteLevel, Side
-from ddmm.quoting.params import RequotePolicy
+from ddmm.quoting.params import RequotePolicy, requote_policy_from_config
 from ddmm.quoting.requote import RequoteMark, diff, requote_due
 
 POLICY = RequotePolicy(price_tolerance_bps=D(0), outer_price_tolerance_bps=D(5))
+LAGGING = RequotePolicy(price_tolerance_bps=D(0), inner_passive_tolerance_bps=D("2.5"),
+                        outer_price_tolerance_bps=D(10))
 
 
 def level(side: Side, layer: int, price: str, qty: str) -> QuoteLevel:
@@ -99,6 +102,55 @@ def test_throttle_is_bypassed_when_our_quote_would_cross() -> None:
     assert requote_due(mark, jumped, POLICY, now_ms=1001)
 
 
+def test_touch_may_lag_only_on_the_safe_side_within_the_passive_tolerance() -> None:
+    orders = [live("b0", B0), live("a0", A0)]
+    # The touch moved one tick towards the market: our quotes are wider, and kept.
+    closer = ladder([level("buy", 0, "0.4496", "100")], [level("sell", 0, "0.4505", "100")])
+    assert diff(closer, orders, LAGGING, now_ms=0) == []
+    assert len(diff(closer, orders, POLICY, now_ms=0)) == 4
+    # One tick away from the market: kept quotes would be narrower than the target.
+    away = ladder([level("buy", 0, "0.4494", "100")], [level("sell", 0, "0.4507", "100")])
+    assert diff(away, orders, LAGGING, now_ms=0) == [
+        CancelIntent(order_id="b0", reason="replaced"),
+        PlaceIntent(side="buy", price=D("0.4494"), qty=D("100"), layer=0),
+        CancelIntent(order_id="a0", reason="replaced"),
+        PlaceIntent(side="sell", price=D("0.4507"), qty=D("100"), layer=0),
+    ]
+    # Two ticks (4.4 bps) towards the market is beyond 2.5 bps: the bid follows.
+    far = ladder([level("buy", 0, "0.4497", "100")], [A0])
+    assert [i.order_id for i in diff(far, orders, LAGGING, now_ms=0)
+            if isinstance(i, CancelIntent)] == ["b0"]
+
+
+def test_depth_may_lag_but_never_improves_on_the_touch_target() -> None:
+    b1_up = level("buy", 1, "0.4494", "200")  # 8.9 bps above the live 0.4490: tolerated
+    target = ladder([level("buy", 0, "0.4499", "100"), b1_up], [])
+    kept = [live("b0", level("buy", 0, "0.4499", "100")), live("b1", B1)]
+    assert diff(target, kept, LAGGING, now_ms=0) == []
+    # Within 10 bps of its new level (0.4486), but above the new layer-0 target: replaced.
+    lower = ladder([level("buy", 0, "0.4489", "100"), level("buy", 1, "0.4486", "200")], [])
+    intents = diff(lower, [live("b0", level("buy", 0, "0.4489", "100")), live("b1", B1)],
+                   LAGGING, now_ms=0)
+    assert CancelIntent(order_id="b1", reason="replaced") in intents
+
+
+def test_a_tolerated_order_that_would_cross_is_not_kept() -> None:
+    wide = RequotePolicy(price_tolerance_bps=D(50))
+    bid = level("buy", 0, "0.4501", "100")  # at the reference ask (0.4501)
+    intents = diff(ladder([B0], []), [live("b0", bid)], wide, now_ms=0)
+    assert intents == [CancelIntent(order_id="b0", reason="crossing"),
+                       PlaceIntent(side="buy", price=B0.price, qty=B0.qty, layer=0)]
+    assert diff(ladder([B0], []), [live("b0", level("buy", 0, "0.4500", "100"))], wide,
+                now_ms=0) == []
+
+
+def test_config_reaches_the_policy() -> None:
+    policy = requote_policy_from_config(RequoteConfig(inner_passive_tolerance_bps=D("2.5"),
+                                                      outer_price_tolerance_bps=D(7)))
+    assert policy.inner_passive_tolerance_bps == D("2.5")
+    assert policy.outer_price_tolerance_bps == D(7)
+
+
 def levels_strategy(side: Side) -> st.SearchStrategy[list[QuoteLevel]]:
     sign = -1 if side == "buy" else 1
     return st.lists(st.integers(1, 40), min_size=0, max_size=6, unique=True).map(
@@ -122,7 +174,7 @@ def test_applying_the_intents_yields_the_target(
         base = 4495 - 5 * layer if is_bid else 4506 + 5 * layer
         orders.append(LiveOrder(order_id=f"o{n}", side=side, price=D(base + offset) / 10_000,
                                 remaining_qty=D(qty * 10), layer=layer, placed_at_ms=0))
-    intents = diff(target, orders, POLICY, now_ms=0)
+    intents = diff(target, orders, LAGGING, now_ms=0)
     cancelled = {i.order_id for i in intents if isinstance(i, CancelIntent)}
     placed = [i for i in intents if isinstance(i, PlaceIntent)]
     survivors = [o for o in orders if o.order_id not in cancelled]
@@ -130,8 +182,14 @@ def test_applying_the_intents_yields_the_target(
         (p.side, p.price, p.qty) for p in placed]
     assert len(result) == len(bids) + len(asks)
     for lv in (*bids, *asks):
-        tol = D(0) if lv.layer == 0 else lv.price * 5 / 10_000
-        match = [r for r in result if r[0] == lv.side and abs(r[1] - lv.price) <= tol
+        sign = 1 if lv.side == "buy" else -1
+        best = (bids if lv.side == "buy" else asks)[0].price
+        if lv.layer == 0:
+            ahead, behind = D(0), lv.price * D("2.5") / 10_000
+        else:
+            ahead, behind = (best - lv.price) * sign, lv.price * 10 / 10_000
+        match = [r for r in result if r[0] == lv.side
+                 and -behind <= (r[1] - lv.price) * sign <= ahead
                  and abs(r[2] - lv.qty) <= lv.qty / 10]
         assert match, lv
     gone = {(o.side, o.price, o.remaining_qty) for o in orders if o.order_id in cancelled}
