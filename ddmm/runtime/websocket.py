@@ -1,0 +1,31 @@
+"""Closing a trio-websocket connection within a budget, for every client of ours.
+
+A clean close waits for the peer's close frame, which only the connection's reader task
+can receive. When we leave because we are being cancelled, that reader is cancelled with
+us: waiting for the reply would only burn the whole budget (and slow every shutdown), so
+the close frame is sent and we go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+from trio_websocket import WebSocketConnection
+
+CANCELLED_CLOSE_BUDGET_S = 0.1
+
+
+@asynccontextmanager
+async def closing(ws: WebSocketConnection, budget_s: float) -> AsyncIterator[WebSocketConnection]:
+    """Use `ws` and close it on exit, waiting at most `budget_s` (shielded)."""
+    budget = budget_s
+    try:
+        yield ws
+    except trio.Cancelled:
+        budget = min(budget_s, CANCELLED_CLOSE_BUDGET_S)
+        raise
+    finally:
+        with trio.move_on_after(budget, shield=True):
+            await ws.aclose()
