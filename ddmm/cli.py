@@ -68,6 +68,9 @@ COMMAND_HELP = {
     "run": "run the bot (default)",
     "check-config": "print the effective configuration (secrets masked) and exit",
     "quote": "print the ladder the bot would quote for a given book and balances (JSON)",
+    "sim": "serve the DeltaDeFi simulator on loopback (sim.host, sim.port) until Ctrl-C",
+    "fake-binance": "serve the configured replay/synthetic feed as a fake Binance WebSocket",
+    "cancel-all": "cancel every open order of the account on exchange.symbol and exit",
 }
 
 
@@ -97,6 +100,48 @@ def _quote(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sim(args: argparse.Namespace) -> int:
+    from ddmm.logging import configure_logging
+    from ddmm.sim.server import main_sim
+
+    config = load_from_args(args)
+    configure_logging(level=config.logging.level, pretty=config.logging.pretty)
+    return main_sim(config)
+
+
+def _fake_binance(args: argparse.Namespace) -> int:
+    from ddmm.feeds.fake_server import main_fake_binance
+    from ddmm.logging import configure_logging
+
+    config = load_from_args(args)
+    configure_logging(level=config.logging.level, pretty=config.logging.pretty)
+    return main_fake_binance(config.feed)
+
+
+def _cancel_all(args: argparse.Namespace) -> int:
+    import trio
+
+    from ddmm.exchange.client import DeltaDeFiClient
+    from ddmm.logging import configure_logging
+
+    config = load_from_args(args)
+    exchange = config.exchange
+    if config.mode == "paper" and exchange.rest_url is None:
+        raise ConfigError("exchange.rest_url: paper mode needs the simulator's URL "
+                          "(the embedded one lives inside the running bot)")
+    secrets = [s.reveal() for s in (exchange.api_key, exchange.trading_password) if s]
+    configure_logging(level=config.logging.level, pretty=config.logging.pretty, secrets=secrets)
+
+    async def cancel() -> int:
+        async with DeltaDeFiClient.from_config(exchange) as client:
+            cancelled = await client.cancel_all(exchange.symbol)
+            remaining = await client.open_orders(exchange.symbol)
+        print(json.dumps({"cancelled": list(cancelled), "still_open": len(remaining)}))
+        return 0 if not remaining else EXIT_FAILURE
+
+    return trio.run(cancel)
+
+
 def _run(args: argparse.Namespace) -> int:
     from ddmm.app import run_bot
 
@@ -107,6 +152,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
     "check-config": _check_config,
     "quote": _quote,
+    "sim": _sim,
+    "fake-binance": _fake_binance,
+    "cancel-all": _cancel_all,
 }
 
 

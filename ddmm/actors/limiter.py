@@ -34,7 +34,7 @@ from ddmm.oms.messages import (
 )
 from ddmm.oms.token_bucket import TokenBucket
 
-log = structlog.get_logger().bind(actor="limiter")
+log = structlog.get_logger(actor="limiter")
 
 
 class Limiter:

@@ -21,7 +21,9 @@ from ddmm.config.schema import Config
 from ddmm.errors import ConfigError
 
 ENV_PREFIX = "DDMM_"
-"""`DDMM_QUOTE__NUM_LAYERS=12` sets quote.num_layers (double underscore = one level)."""
+"""`DDMM_QUOTE__NUM_LAYERS=12` sets quote.num_layers (double underscore = one level).
+Only names with a double underscore, and `DDMM_MODE`, are settings: other `DDMM_*`
+variables (test hooks) are left alone."""
 
 SECRET_ENV = {
     "DELTADEFI_API_KEY": "exchange.api_key",
@@ -142,9 +144,9 @@ def env_overrides(env: Mapping[str, str]) -> list[tuple[str, str]]:
     """The (dotted key, value) pairs the environment sets, in a stable order."""
     pairs = [(key, env[name]) for name, key in SECRET_ENV.items() if name in env]
     for name in sorted(env):
-        if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
-            dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
-            pairs.append((dotted, env[name]))
+        key = name[len(ENV_PREFIX) :]
+        if name.startswith(ENV_PREFIX) and ("__" in key or key == "MODE"):
+            pairs.append((key.lower().replace("__", "."), env[name]))
     return pairs
 
 

@@ -29,9 +29,13 @@ class CancelOrder:
 
 @attrs.frozen(kw_only=True)
 class CancelAllOrders:
-    """Cancel every open order of the account on our symbol (halts, shutdown)."""
+    """Cancel every open order of the account on our symbol (halts, holds, shutdown).
+
+    `orders` are ours that the OMS marked `cancelling`; each is confirmed by a query after.
+    """
 
     reason: str
+    orders: tuple[Order, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -50,3 +54,13 @@ class RateLimitHit:
 
 ExecutorCommand = PlaceOrder | CancelOrder | CancelAllOrders
 LimiterMsg = ExecutorCommand | Withdraw | RateLimitHit
+
+
+@attrs.frozen(kw_only=True)
+class ResolveOrder:
+    """Settle an uncertain order by asking the exchange (never by resending a new build)."""
+
+    order: Order
+
+
+ExecutorMsg = ExecutorCommand | ResolveOrder

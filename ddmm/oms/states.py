@@ -103,7 +103,8 @@ def transition(order: Order, event: OrderEvent, now_ms: int) -> Transition:
             return _to(order, S.UNKNOWN, now_ms)
         case OutcomeUnknown() if order.state in (S.BUILDING, S.SUBMITTING, S.CANCELLING):
             return _to(order, S.UNKNOWN, now_ms)
-        case NotAtExchange() if order.state in PRE_OPEN_STATES or order.state is S.UNKNOWN:
+        case NotAtExchange() if not order.is_final:
+            # Nothing of it exists at the exchange, so nothing of it can be open.
             return _to(order, S.FAILED, now_ms)
         case Built() if order.state in (S.BUILDING, S.UNKNOWN):
             built = attrs.evolve(

@@ -198,6 +198,15 @@ async def _sim_state(request: Request) -> Response:
     return JSONResponse(runtime.state())
 
 
+async def _sim_orders(request: Request) -> Response:
+    """Every order of every account, with `submitted` and execution records: what a drill
+    compares its database with."""
+    runtime: Runtime = request.app.state.runtime
+    orders = [{**order_json(order, with_records=True), "submitted": order.submitted}
+              for order in runtime.engine.all_orders()]
+    return JSONResponse(orders)
+
+
 async def _sim_faults(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
@@ -233,6 +242,7 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/order/cancel-all", _route(_cancel_all), methods=["POST"]),
         Route("/order/{order_id}/cancel", _route(_cancel), methods=["POST"]),
         Route("/_sim/state", _sim_state),
+        Route("/_sim/orders", _sim_orders),
         Route("/_sim/faults", _sim_faults, methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: _not_found})

@@ -304,6 +304,10 @@ class SimExchange:
         """Resting orders of every account and symbol."""
         return sum(len(book) for book in self._state.books.values())
 
+    def all_orders(self) -> tuple[SimOrder, ...]:
+        """Every order ever built, in any state (for drills' checks)."""
+        return tuple(self._state.orders.values())
+
     @property
     def arb_pending(self) -> dict[str, int]:
         return dict(self._flow.arb_due)

@@ -115,3 +115,10 @@ def test_malformed_override_and_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.yaml", environ={}, dotenv=None)
     with pytest.raises(ConfigError, match="not valid YAML"):
         _load("quote: [unclosed\n", tmp_path)
+
+
+def test_environment_settings_need_a_section_and_leave_other_ddmm_variables_alone() -> None:
+    config = _load(environ={"DDMM_MODE": "backtest", "DDMM_FAULT_POINT": "after_build",
+                            "DDMM_RISK__MAX_OPEN_ORDERS": "7"})
+    assert config.mode == "backtest"
+    assert config.risk.max_open_orders == 7

@@ -1,0 +1,69 @@
+"""Account watcher actor: DeltaDeFi's account stream, healed by REST (SPEC §2, §6).
+
+Role: follow our orders and balances as the exchange reports them, and after every
+(re)connect take a REST snapshot so that whatever the stream missed is healed.
+Owns: the `AccountStream` connection (its own reader, pings, watchdog, reconnects).
+Mailbox: none — its input is the socket.
+Out: `OrderReport` and `ReconcileOpen` to the OMS; `BalanceEvent` to the account actor.
+Unknown message types are counted by the stream and never fatal.
+Restart type: permanent. Shutdown budget: immediate.
+"""
+
+from __future__ import annotations
+
+import structlog
+import trio
+
+from ddmm.actors.account import AccountMsg
+from ddmm.actors.oms import OmsMsg, OrderReport, ReconcileOpen
+from ddmm.errors import ExchangeError
+from ddmm.exchange.account_stream import (
+    AccountEvent,
+    AccountStream,
+    BalanceEvent,
+    OrderInfoEvent,
+    StreamConnected,
+)
+from ddmm.exchange.client import DeltaDeFiClient
+
+log = structlog.get_logger(actor="account_watcher")
+
+EVENTS_BUFFER = 256
+
+
+async def heal(client: DeltaDeFiClient, symbol: str, *, oms: trio.MemorySendChannel[OmsMsg],
+               account: trio.MemorySendChannel[AccountMsg]) -> None:
+    """REST snapshot of balances and open orders, sent on as if streamed."""
+    try:
+        balances = await client.balances()
+        open_orders = await client.open_orders(symbol)
+    except ExchangeError as exc:
+        log.warning("heal_failed", error=repr(exc))  # the OMS's housekeeping still resolves
+        return
+    await account.send(BalanceEvent(balances))
+    for order in open_orders:
+        await oms.send(OrderReport(exchange_order_id=order.order_id, status=order.status,
+                                   filled_qty=order.filled))
+    await oms.send(ReconcileOpen(open_exchange_ids=frozenset(o.order_id for o in open_orders)))
+    log.info("account_healed", open_orders=len(open_orders), assets=len(balances))
+
+
+async def run(
+    stream: AccountStream, client: DeltaDeFiClient, symbol: str, *,
+    oms: trio.MemorySendChannel[OmsMsg], account: trio.MemorySendChannel[AccountMsg],
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Stream events on until cancelled; `started()` once the first connection is open."""
+    send, receive = trio.open_memory_channel[AccountEvent](EVENTS_BUFFER)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(stream.run, send)
+        task_status.started()
+        async for event in receive:
+            match event:
+                case StreamConnected():
+                    await heal(client, symbol, oms=oms, account=account)
+                case BalanceEvent():
+                    await account.send(event)
+                case OrderInfoEvent(order=order):
+                    await oms.send(OrderReport(exchange_order_id=order.order_id,
+                                               status=order.status, filled_qty=order.filled))

@@ -1,0 +1,351 @@
+"""OMS actor: every order's state, the risk gate, and the requote decisions (SPEC §6).
+
+Role: converge our orders to the quoter's target ladder with the fewest actions, within
+the risk limits, and be the single writer of order state.
+Owns: the `OrderBook` (non-final orders), the last target, the current `RiskState`.
+Mailbox: `OmsMsg` — `TargetLadder` (quoter), `ApplyEvent` (executor: apply a transition,
+persist it, then answer, so the executor never acts on an unpersisted state),
+`OrderReport` (account stream: the exchange's view of one order), `Withdrawn` (limiter),
+`RiskUpdate` (account actor), `SnapshotRequest`.
+Out: `PlaceOrder`/`CancelOrder`/`CancelAllOrders`/`Withdraw` to the limiter,
+`ResolveOrder` straight to the executor (queries cost no order budget).
+Every transition is persisted before its effect is sent on.
+Restart type: permanent; on start it reloads non-final orders from the database.
+Shutdown budget: immediate (state is in the DB).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import structlog
+import trio
+
+from ddmm.domain.orders import LIVE_STATES, ExchangeStatus, Order, OrderState
+from ddmm.domain.quotes import CancelIntent, PlaceIntent, TargetLadder
+from ddmm.oms.book import OrderBook
+from ddmm.oms.messages import (
+    CancelAllOrders,
+    CancelOrder,
+    ExecutorMsg,
+    LimiterMsg,
+    PlaceOrder,
+    ResolveOrder,
+    Withdraw,
+)
+from ddmm.oms.risk import RiskLimits, RiskMode, RiskState, check_place
+from ddmm.oms.states import CancelSent, ExchangeReported, OrderEvent, transition
+from ddmm.persistence.actor import Persistence
+from ddmm.persistence.records import OrderRecord
+from ddmm.quoting.params import RequotePolicy
+from ddmm.quoting.requote import diff
+from ddmm.runtime.reply import ReplyTo
+
+log = structlog.get_logger(actor="oms")
+
+RESOLVE_AFTER_MS = 2_000
+"""An uncertain order older than this is settled by a query (the executor tries first)."""
+RESOLVE_RETRY_MS = 5_000
+HOUSEKEEPING_S = 1.0
+
+
+def limiter_mailbox_size(max_open_orders: int) -> int:
+    """Room for every message the OMS can have outstanding at the limiter: per order a
+    place, a withdraw or a cancel, plus cancel-alls. With this size the OMS's sends never
+    block, so the OMS always drains its own mailbox and the executor's requests to it
+    cannot deadlock."""
+    return 3 * max_open_orders + 16
+
+
+@attrs.frozen(kw_only=True)
+class ApplyEvent:
+    local_id: str
+    event: OrderEvent
+    reply: ReplyTo[Order]
+    detail: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class OrderReport:
+    """The exchange's view of one order (account stream or a REST snapshot)."""
+
+    exchange_order_id: str
+    status: ExchangeStatus
+    filled_qty: Decimal
+
+
+@attrs.frozen(kw_only=True)
+class Withdrawn:
+    local_id: str
+
+
+@attrs.frozen(kw_only=True)
+class RiskUpdate:
+    state: RiskState
+
+
+@attrs.frozen(kw_only=True)
+class ReconcileOpen:
+    """A REST snapshot of the exchange's open order ids: ours that it no longer lists
+    were filled or cancelled while we were not looking, and are settled by a query."""
+
+    open_exchange_ids: frozenset[str]
+
+
+@attrs.frozen(kw_only=True)
+class StopQuoting:
+    """Shutdown or emergency stop: cancel everything and place nothing from now on."""
+
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class SnapshotRequest:
+    reply: ReplyTo[list[Order]]
+
+
+OmsMsg = (
+    TargetLadder | ApplyEvent | OrderReport | Withdrawn | RiskUpdate | ReconcileOpen
+    | StopQuoting | SnapshotRequest
+)
+
+STARTING_RISK = RiskState(mode=RiskMode.HALTED, allowed_sides=frozenset(),
+                          reasons=("waiting for balances",))
+
+
+def event_name(event: OrderEvent) -> str:
+    """`BuildSent` → `build_sent`: the audit trail's event names."""
+    name = type(event).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+class Oms:
+    """The OMS's state and decisions; `run` is the actor loop."""
+
+    def __init__(
+        self, *, db: Persistence, limiter: trio.MemorySendChannel[LimiterMsg],
+        executor: trio.MemorySendChannel[ExecutorMsg], policy: RequotePolicy,
+        limits: RiskLimits, symbol: str, clock_ms: Callable[[], int],
+    ) -> None:
+        self._db = db
+        self._limiter = limiter
+        self._executor = executor
+        self._policy = policy
+        self._limits = limits
+        self._symbol = symbol
+        self._clock_ms = clock_ms
+        self.book = OrderBook()
+        self.risk = STARTING_RISK
+        self.target: TargetLadder | None = None
+        self.refused_places = 0
+        self.stopped_reason: str | None = None
+        self.went_quiet = trio.Event()
+        """Set once quoting is stopped and nothing of ours is live or on its way."""
+        self._resolve_sent_ms: dict[str, int] = {}
+
+    async def load(self) -> None:
+        """Reload every non-final order from the database (restart or start-up)."""
+        records = await self._db.orders_in_states(set(OrderState) - {
+            OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.FAILED})
+        self.book = OrderBook(record.to_order() for record in records)
+        log.info("oms_loaded", orders=len(self.book), book=repr(self.book))
+
+    async def handle(self, message: OmsMsg) -> None:
+        match message:
+            case TargetLadder():
+                self.target = message
+                await self.requote()
+            case ApplyEvent():
+                await self._apply_requested(message)
+            case OrderReport():
+                await self._on_report(message)
+            case Withdrawn(local_id=local_id):
+                await self._withdrawn(local_id)
+            case RiskUpdate(state=state):
+                if state != self.risk:
+                    log.info("risk_changed", mode=state.mode.value, reasons=list(state.reasons))
+                self.risk = state
+                await self.requote()
+            case ReconcileOpen(open_exchange_ids=open_ids):
+                for order in self.book.in_states(LIVE_STATES | {OrderState.CANCELLING}):
+                    if order.exchange_order_id not in open_ids:
+                        self._resolve_now(order)
+            case StopQuoting(reason=reason):
+                self.stopped_reason = reason
+                log.warning("quoting_stopped", reason=reason)
+            case SnapshotRequest(reply=reply):
+                reply.ok(list(self.book))
+        if self.stopped_reason is not None:
+            # An order that opens after the stop is cancelled as soon as we hear of it.
+            await self.cancel_everything(self.stopped_reason)
+            if self.quiet():
+                self.went_quiet.set()
+
+    async def apply(self, order: Order, event: OrderEvent, detail: dict[str, Any] | None = None
+                    ) -> Order:
+        """Transition `order`, persist the result (durable), then update the book."""
+        result = transition(order, event, self._clock_ms())
+        if result.illegal is not None:
+            log.warning("order_event_ignored", local_id=order.local_id, why=result.illegal)
+            return order
+        new = result.order
+        if new == order:
+            return order
+        await self._db.update_order(
+            new.local_id, state=new.state, event=event_name(event), ts_ms=new.updated_ms,
+            exchange_order_id=new.exchange_order_id, signed_tx=new.signed_tx,
+            filled_qty=new.filled_qty, detail=detail,
+        )
+        self.book.put(new)
+        if new.state is not order.state:
+            log.info("order_state_changed", local_id=new.local_id, side=new.side,
+                     price=str(new.price), old=order.state.value, new=new.state.value)
+        return new
+
+    async def _apply_requested(self, message: ApplyEvent) -> None:
+        order = self.book.get(message.local_id)
+        if order is None:
+            record = await self._db.get_order(message.local_id)
+            if record is None:
+                message.reply.fail(KeyError(message.local_id))
+                return
+            order = record.to_order()
+        try:
+            message.reply.ok(await self.apply(order, message.event, message.detail))
+        except Exception as exc:
+            message.reply.fail(exc)
+            raise
+
+    async def _on_report(self, report: OrderReport) -> None:
+        order = self.book.by_exchange_id(report.exchange_order_id)
+        if order is None:
+            # Not ours, or already final: the orphan sweep and the reconciler decide.
+            log.debug("order_report_unmatched", exchange_order_id=report.exchange_order_id)
+            return
+        before = order.filled_qty
+        order = await self.apply(order, ExchangeReported(status=report.status,
+                                                         filled_qty=report.filled_qty))
+        if report.filled_qty > before:
+            # The stream carries no execution records: fetch them by order id.
+            self._resolve_now(order)
+
+    async def _withdrawn(self, local_id: str) -> None:
+        order = self.book.get(local_id)
+        if order is not None and order.state is OrderState.NEW:
+            cancelled = attrs.evolve(order, state=OrderState.CANCELLED,
+                                     updated_ms=self._clock_ms())
+            await self._db.update_order(local_id, state=OrderState.CANCELLED,
+                                        event="withdrawn", ts_ms=cancelled.updated_ms)
+            self.book.put(cancelled)
+
+    async def requote(self) -> None:
+        """Converge to the target: cancels first, then places that pass the risk gate."""
+        if self.stopped_reason is not None:
+            await self.cancel_everything(self.stopped_reason)
+            return
+        if self.target is None:
+            return
+        held = self.target.hold or self.risk.halted
+        if held:
+            await self.cancel_everything(self.target.ladder.hold_reason or "halted")
+            return
+        intents = diff(self.target.ladder, self.book.diff_view(), self._policy,
+                       self._clock_ms())
+        for intent in intents:
+            if isinstance(intent, CancelIntent):
+                await self._cancel(intent.order_id, intent.reason)
+            else:
+                await self._place(intent)
+
+    async def _cancel(self, local_id: str, reason: str) -> None:
+        order = self.book.get(local_id)
+        if order is None:
+            return
+        if order.state is OrderState.NEW:
+            self._to_limiter(Withdraw(local_id=local_id))
+        elif order.state in LIVE_STATES and order.exchange_order_id is not None:
+            order = await self.apply(order, CancelSent(), {"reason": reason})
+            self._to_limiter(CancelOrder(local_id=local_id,
+                                                 exchange_order_id=order.exchange_order_id or "",
+                                                 reason=reason))
+
+    async def _place(self, intent: PlaceIntent) -> None:
+        verdict = check_place(self.risk, intent.side, self.book.live_and_pending_count(),
+                              self._limits)
+        if not verdict.allowed:
+            self.refused_places += 1
+            log.debug("place_refused_by_risk", side=intent.side, reason=verdict.reason)
+            return
+        now = self._clock_ms()
+        order = Order(local_id=uuid.uuid4().hex, side=intent.side, price=intent.price,
+                      qty=intent.qty, layer=intent.layer, state=OrderState.NEW,
+                      created_ms=now, updated_ms=now)
+        await self._db.insert_order(OrderRecord.from_order(order, symbol=self._symbol))
+        self.book.put(order)
+        self._to_limiter(PlaceOrder(order=order))
+
+    def quiet(self) -> bool:
+        """Nothing of ours is live or on its way to the exchange."""
+        return all(order.state is OrderState.UNKNOWN for order in self.book)
+
+    def _to_limiter(self, message: LimiterMsg) -> None:
+        # Never blocks by construction (`limiter_mailbox_size`); a full mailbox is a bug.
+        self._limiter.send_nowait(message)
+
+    async def cancel_everything(self, reason: str) -> None:
+        """Withdraw queued places and cancel every live order with one cancel-all."""
+        cancelling: list[Order] = []
+        for order in self.book:
+            if order.state is OrderState.NEW:
+                self._to_limiter(Withdraw(local_id=order.local_id))
+            elif order.state in LIVE_STATES:
+                cancelling.append(await self.apply(order, CancelSent(), {"reason": reason}))
+        if cancelling:
+            log.info("cancel_all_requested", reason=reason, orders=len(cancelling))
+            self._to_limiter(CancelAllOrders(reason=reason, orders=tuple(cancelling)))
+
+    def _resolve_now(self, order: Order) -> None:
+        try:
+            self._executor.send_nowait(ResolveOrder(order=order))
+            self._resolve_sent_ms[order.local_id] = self._clock_ms()
+        except trio.WouldBlock:
+            log.info("resolve_deferred", local_id=order.local_id)  # housekeeping retries
+
+    async def housekeeping(self) -> None:
+        """Hand uncertain orders that nobody is settling to the executor, and re-diff."""
+        now = self._clock_ms()
+        # `new` orders wait in the limiter's queue; they are not uncertain yet.
+        unresolved = {o.local_id: o for o in self.book.unresolved()
+                      if o.state is not OrderState.NEW}
+        sent = {k: v for k, v in self._resolve_sent_ms.items() if k in unresolved}
+        self._resolve_sent_ms = sent
+        for local_id, order in unresolved.items():
+            stuck = now - order.updated_ms >= RESOLVE_AFTER_MS
+            retry_due = now - sent.get(local_id, now - RESOLVE_RETRY_MS) >= RESOLVE_RETRY_MS
+            if stuck and retry_due:
+                self._resolve_now(order)
+        await self.requote()
+
+
+async def run(
+    oms: Oms, inbox: trio.MemoryReceiveChannel[OmsMsg], *,
+    task_status: trio.TaskStatus[Oms] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Load state, report ready, then handle messages; housekeeping every second."""
+    await oms.load()
+    task_status.started(oms)
+    next_housekeeping = trio.current_time() + HOUSEKEEPING_S
+    while True:
+        message: OmsMsg | None = None
+        # Only the wait is bounded: a message's handling is never cut short.
+        with trio.move_on_at(next_housekeeping):
+            message = await inbox.receive()
+        if message is not None:
+            await oms.handle(message)
+        if trio.current_time() >= next_housekeeping:
+            await oms.housekeeping()
+            next_housekeeping = trio.current_time() + HOUSEKEEPING_S

@@ -1,0 +1,42 @@
+"""Outbox actor: settle everything a previous run left uncertain, before quoting (SPEC §7).
+
+Role: at start-up, (1) cancel every open order of the account when configured (first
+start or not, the bot starts flat), then (2) drive each of our orders in `new`,
+`building`, `built`, `submitting`, `cancelling` or `unknown` — and each live one, since
+the cancel-all may have closed it — to a final or confirmed state by asking the exchange.
+A `built` order that the exchange still shows as `building` is submitted with its
+persisted signed transaction and nothing else (the exchange answers a duplicate with
+4302); an order the exchange does not know was never submitted and is failed.
+Owns: nothing after it has run. Mailbox: none.
+Restart type: transient — it reports `started` only once the sweep is done, so the actors
+after it (and the quoting) start only on a settled book.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+import trio
+
+from ddmm.actors.executor import Executor
+from ddmm.domain.orders import Order
+from ddmm.exchange.client import DeltaDeFiClient
+
+log = structlog.get_logger(actor="outbox")
+
+
+async def run(
+    *, executor: Executor, client: DeltaDeFiClient, symbol: str, cancel_all_on_start: bool,
+    orders: Callable[[], Awaitable[list[Order]]],
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Sweep once, report started, and end."""
+    if cancel_all_on_start:
+        cancelled = await client.cancel_all(symbol)
+        log.info("start_cancel_all_done", cancelled=len(cancelled))
+    pending = await orders()
+    for order in pending:
+        await executor.resolve(order)
+    log.info("outbox_settled", orders=len(pending))
+    task_status.started()

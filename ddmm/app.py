@@ -1,0 +1,292 @@
+"""Build the supervision tree from the configuration and run it (SPEC §2, §6).
+
+Paper mode needs no internet: the Binance feed comes from the loopback fake server
+(recorded replay or synthetic walk) and, unless an exchange URL is configured, DeltaDeFi
+is the project's simulator started in-process on loopback. Those stand-ins for the
+outside world live outside the supervision tree; the tree holds only the bot's actors,
+started in dependency order: persistence, OMS, executor, limiter, outbox (settles the
+previous run before anything quotes), account, account watcher, feed, quoter, reporter.
+Whatever ends the run, the root's safe stop cancels every open order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+import attrs
+import structlog
+import trio
+
+from ddmm.actors import account as account_actor
+from ddmm.actors import account_watcher, executor, oms, outbox, quoter
+from ddmm.actors.feed import run_feed
+from ddmm.actors.limiter import Limiter
+from ddmm.actors.reporter import feed_snapshot, run_reporter
+from ddmm.config import Config, Secret
+from ddmm.domain.market import BookTick
+from ddmm.domain.orders import LIVE_STATES, Order
+from ddmm.domain.quotes import TargetLadder
+from ddmm.errors import PersistenceError
+from ddmm.exchange.account_stream import AccountStream
+from ddmm.exchange.session import ExchangeSession, open_session
+from ddmm.faults import fault_point
+from ddmm.feeds.fake_server import serve_locally
+from ddmm.feeds.status import FeedStatus
+from ddmm.logging import SecretRedactor, configure_logging
+from ddmm.oms.messages import ExecutorMsg, LimiterMsg
+from ddmm.oms.risk import RiskLimits
+from ddmm.persistence import actor as persistence
+from ddmm.quoting.params import ladder_params_from_config, requote_policy_from_config
+from ddmm.runtime.latest import LatestValue
+from ddmm.runtime.reply import request
+from ddmm.runtime.root import run_root, set_on_signals
+from ddmm.runtime.supervisor import ChildSpec, SupervisorSpec
+from ddmm.sim.server import serve_sim
+
+log = structlog.get_logger(actor="app")
+
+MAILBOX = 64
+APPLY_TIMEOUT_S = 30.0
+
+
+def run_bot(config: Config) -> int:
+    """Configure logging and run the bot until a stop signal; returns the exit code."""
+    redactor = configure_logging(level=config.logging.level, pretty=config.logging.pretty,
+                                 secrets=_secrets(config), file=config.logging.file)
+    return trio.run(partial(run_app, config, redactor=redactor))
+
+
+def _secrets(config: Config) -> list[str]:
+    values = (config.exchange.api_key, config.exchange.trading_password)
+    return [value.reveal() for value in values if value is not None]
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@contextlib.asynccontextmanager
+async def feed_url(config: Config) -> AsyncIterator[str]:
+    """Binance itself, or a loopback fake server replaying recorded or synthetic data."""
+    if config.feed.source == "live" or not config.feed.serve_locally:
+        yield config.feed.url
+        return
+    async with serve_locally(config.feed) as url:
+        log.info("fake_binance_serving", url=url, source=config.feed.source)
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def exchange_config(config: Config, ticks: LatestValue[BookTick],
+                          redactor: SecretRedactor | None) -> AsyncIterator[Config]:
+    """The config to trade with: as given, or pointed at an embedded simulator (paper
+    mode without an exchange URL), whose fresh state also gets a fresh database."""
+    if config.mode != "paper" or config.exchange.rest_url is not None:
+        yield config
+        return
+    async with trio.open_nursery() as nursery:
+        sim = await nursery.start(partial(serve_sim, config.sim, config.paper, reference=ticks))
+        if redactor is not None:
+            redactor.add(sim.api_key)
+            redactor.add(sim.trading_password)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = config.persistence.path
+        log.info("paper_simulator_serving", rest_url=sim.rest_url, ws_url=sim.ws_url)
+        yield attrs.evolve(
+            config,
+            exchange=attrs.evolve(config.exchange, rest_url=sim.rest_url, ws_url=sim.ws_url,
+                                  api_key=Secret(sim.api_key),
+                                  trading_password=Secret(sim.trading_password)),
+            persistence=attrs.evolve(config.persistence,
+                                     path=path.with_name(f"{path.stem}-paper-{stamp}.db")),
+        )
+        nursery.cancel_scope.cancel()
+
+
+def supervisor_spec(config: Config) -> SupervisorSpec:
+    sup = config.supervisor
+    return SupervisorSpec(max_restarts=sup.max_restarts, window_s=sup.window_s,
+                          backoff_initial_s=sup.backoff_initial_s,
+                          backoff_max_s=sup.backoff_max_s, seed=sup.seed)
+
+
+def risk_limits(config: Config) -> RiskLimits:
+    risk = config.risk
+    return RiskLimits(max_position=risk.max_position, max_skew=risk.max_skew,
+                      max_open_orders=risk.max_open_orders,
+                      max_daily_loss=risk.max_daily_loss)
+
+
+async def run_app(config: Config, *, stop: trio.Event | None = None,
+                  redactor: SecretRedactor | None = None) -> int:
+    """Run the whole bot until `stop` (or SIGINT/SIGTERM); returns the exit code."""
+    stop = stop or trio.Event()
+    ticks: LatestValue[BookTick] = LatestValue()
+    async with trio.open_nursery() as outside, feed_url(config) as url, \
+            exchange_config(config, ticks, redactor) as trading:
+        outside.start_soon(set_on_signals, stop)
+        session = await open_session(trading.exchange,
+                                     rng=random.Random(config.supervisor.seed))
+        try:
+            code = await _run_tree(trading, session, ticks, url, stop)
+        finally:
+            with trio.CancelScope(shield=True):
+                await session.client.aclose()
+        outside.cancel_scope.cancel()
+    return code
+
+
+async def _run_tree(config: Config, session: ExchangeSession, ticks: LatestValue[BookTick],
+                    url: str, stop: trio.Event) -> int:
+    tree = Tree(config, session, ticks, url)
+    tree_stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(tree.stop_gracefully, stop, tree_stop)
+        code = await run_root(supervisor_spec(config), tree.children(),
+                              safe_stop=tree.safe_stop, stop=tree_stop)
+        nursery.cancel_scope.cancel()
+    return code
+
+
+class Tree:
+    """The actors' channels and shared handles, and their child specs in start order."""
+
+    def __init__(self, config: Config, session: ExchangeSession,
+                 ticks: LatestValue[BookTick], url: str) -> None:
+        self.config, self.session, self.ticks, self.url = config, session, ticks, url
+        self.symbol = config.exchange.symbol
+        self.status = FeedStatus()
+        self.db: persistence.Persistence | None = None
+        self.oms: oms.Oms | None = None
+        self.executor: executor.Executor | None = None
+        limiter_size = oms.limiter_mailbox_size(config.risk.max_open_orders)
+        self.oms_send, self.oms_recv = trio.open_memory_channel[oms.OmsMsg](MAILBOX)
+        self.limiter_send, self.limiter_recv = trio.open_memory_channel[LimiterMsg](limiter_size)
+        self.exec_send, self.exec_recv = trio.open_memory_channel[ExecutorMsg](MAILBOX)
+        self.quoter_send, self.quoter_recv = trio.open_memory_channel[quoter.QuoterMsg](MAILBOX)
+        self.targets_send, self.targets_recv = trio.open_memory_channel[TargetLadder](4)
+        self.account_send, self.account_recv = trio.open_memory_channel[
+            account_actor.AccountMsg](MAILBOX)
+
+    def children(self) -> list[ChildSpec]:
+        c = self.config
+        return [
+            ChildSpec("persistence", self._start_persistence, shutdown_s=15.0),
+            ChildSpec("oms", self._start_oms),
+            ChildSpec("executor", self._start_executor),
+            ChildSpec("limiter", self._start_limiter),
+            ChildSpec("outbox", self._start_outbox, restart="transient"),
+            ChildSpec("account", self._start_account),
+            ChildSpec("account_watcher", self._start_watcher),
+            ChildSpec("feed", partial(run_feed, c.feed, self.ticks, self.status, url=self.url,
+                                      rng=random.Random(c.supervisor.seed))),
+            ChildSpec("quoter", partial(
+                quoter.run, book=self.ticks, inbox=self.quoter_recv, targets=self.oms_send,
+                params=ladder_params_from_config(c.quote, self.session.quoting_rules()),
+                policy=requote_policy_from_config(c.requote),
+                is_stale=lambda: self.status.stale,
+                max_jump_bps=Decimal(c.feed.max_jump_bps),
+                ladder_log_interval_s=c.ops.ladder_log_interval_s, clock_ns=time.time_ns)),
+            ChildSpec("reporter", partial(run_reporter, [feed_snapshot(self.ticks, self.status),
+                                                         self.order_snapshot],
+                                          interval_s=c.ops.ladder_log_interval_s)),
+        ]
+
+    async def _start_persistence(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        async with persistence.open_persistence(self.config.persistence) as db:
+            self.db = db
+            task_status.started()
+            await db.wait_stopped()
+            raise PersistenceError("the database thread stopped")
+
+    async def _start_oms(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.db is not None
+        self.oms = oms.Oms(db=self.db, limiter=self.limiter_send, executor=self.exec_send,
+                           policy=requote_policy_from_config(self.config.requote),
+                           limits=risk_limits(self.config), symbol=self.symbol,
+                           clock_ms=wall_ms)
+        await oms.run(self.oms, self.oms_recv, task_status=task_status)
+
+    async def _apply(self, local_id: str, event: Any, detail: dict[str, Any]) -> Order:
+        return await request(self.oms_send, lambda reply: oms.ApplyEvent(
+            local_id=local_id, event=event, reply=reply, detail=detail),
+            timeout_s=APPLY_TIMEOUT_S)
+
+    async def _start_executor(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.db is not None
+        self.executor = executor.Executor(
+            client=self.session.client, sign_tx_hex=self.session.signer.sign_tx_hex,
+            apply=self._apply, limiter=self.limiter_send, db=self.db, symbol=self.symbol,
+            fault=fault_point)
+        await executor.run(self.executor, self.exec_recv, task_status=task_status)
+
+    async def _start_limiter(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        async def withdrawn(local_id: str) -> None:
+            await self.oms_send.send(oms.Withdrawn(local_id=local_id))
+
+        limiter = Limiter(self.config.limiter, self.exec_send, withdrawn,
+                          random.Random(self.config.supervisor.seed))
+        await limiter.run(self.limiter_recv, task_status=task_status)
+
+    async def _start_outbox(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.executor is not None
+
+        async def orders() -> list[Order]:
+            return await request(self.oms_send,
+                                 lambda reply: oms.SnapshotRequest(reply=reply), timeout_s=30)
+
+        await outbox.run(executor=self.executor, client=self.session.client, symbol=self.symbol,
+                         cancel_all_on_start=self.config.risk.cancel_all_on_start,
+                         orders=orders, task_status=task_status)
+
+    async def _start_account(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.db is not None
+        account = account_actor.Account(
+            db=self.db, ticks=self.ticks, limits=risk_limits(self.config),
+            quoter=self.quoter_send, oms=self.oms_send, clock_ms=wall_ms,
+            base_asset=self.session.rules.base_asset,
+            quote_asset=self.session.rules.quote_asset)
+        await account_actor.run(account, self.account_recv, task_status=task_status)
+
+    async def _start_watcher(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        stream = AccountStream.from_config(self.config.exchange)
+        await account_watcher.run(stream, self.session.client, self.symbol, oms=self.oms_send,
+                                  account=self.account_send, task_status=task_status)
+
+    def order_snapshot(self) -> dict[str, Any]:
+        """Open orders per side and fills, for the status line."""
+        if self.oms is None:
+            return {}
+        live = self.oms.book.in_states(LIVE_STATES)
+        bids = sum(1 for order in live if order.side == "buy")
+        fills = self.executor.fills_recorded if self.executor else 0
+        risk = self.oms.risk
+        return {"open_bids": bids, "open_asks": len(live) - bids, "orders_pending":
+                len(self.oms.book) - len(live), "fills": fills, "risk": risk.mode.value}
+
+    async def stop_gracefully(self, requested: trio.Event, tree_stop: trio.Event) -> None:
+        """On a stop request: stop quoting and cancel through the order path (so every
+        cancel is recorded), wait until nothing is live or the deadline passes, then stop
+        the tree; the root's safe stop then runs a final cancel-all."""
+        await requested.wait()
+        with trio.move_on_after(self.config.risk.shutdown_cancel_deadline_s / 2):
+            await self.oms_send.send(oms.StopQuoting(reason="shutdown"))
+            if self.oms is not None:
+                await self.oms.went_quiet.wait()
+        tree_stop.set()
+
+    async def safe_stop(self, cause: BaseException | None) -> None:
+        """Cancel every open order of the account with our own client, then verify."""
+        client = self.session.client
+        with trio.move_on_after(self.config.risk.shutdown_cancel_deadline_s):
+            cancelled = await client.cancel_all(self.symbol)
+            remaining = await client.open_orders(self.symbol)
+            log.info("shutdown_cancel_all_done", cancelled=len(cancelled),
+                     still_open=len(remaining), cause=repr(cause))

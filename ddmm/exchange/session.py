@@ -1,0 +1,73 @@
+"""Connect to DeltaDeFi once at start-up: client, signer and market rules (SPEC §6).
+
+Everything the order path needs from the exchange before the first order: the REST
+client, the operation key decrypted with the trading password (and checked against the
+hash the exchange will require), and the market's grid. An unreachable exchange is
+retried with backoff a few times and then reported as one clear error (drill D10).
+"""
+
+from __future__ import annotations
+
+import random
+
+import attrs
+import structlog
+import trio
+
+from ddmm.config.schema import ExchangeConfig
+from ddmm.errors import ConfigError, TransportError
+from ddmm.exchange.client import DeltaDeFiClient
+from ddmm.exchange.signing import OperationKeySigner
+from ddmm.exchange.wire import MarketRules
+from ddmm.quoting import params
+from ddmm.runtime.backoff import Backoff
+
+log = structlog.get_logger(actor="exchange")
+
+CONNECT_ATTEMPTS = 5
+
+
+@attrs.frozen(kw_only=True)
+class ExchangeSession:
+    client: DeltaDeFiClient
+    signer: OperationKeySigner
+    rules: MarketRules
+
+    def quoting_rules(self) -> params.MarketRules:
+        """The grid in the quote engine's terms."""
+        return params.MarketRules(tick=self.rules.tick, qty_step=self.rules.qty_step,
+                                  min_qty=self.rules.min_base_qty,
+                                  min_notional=self.rules.min_quote_notional)
+
+
+async def open_session(config: ExchangeConfig, *, rng: random.Random) -> ExchangeSession:
+    """Connect, decrypt the operation key and read the market; the caller closes the client."""
+    if config.trading_password is None:
+        raise ConfigError("exchange.trading_password: required (DELTADEFI_TRADING_PASSWORD)")
+    client = DeltaDeFiClient.from_config(config)
+    backoff = Backoff(1.0, 10.0, rng=rng)
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            rules = await client.market_rules(config.symbol)
+            key = await client.operation_key()
+            break
+        except TransportError as exc:
+            if attempt == CONNECT_ATTEMPTS:
+                await client.aclose()
+                raise TransportError(
+                    f"exchange unreachable at {client.rest_url} after {attempt} attempts: "
+                    f"{type(exc).__name__}") from None
+            delay_s = backoff.next_delay()
+            log.warning("exchange_unreachable", attempt=attempt, retry_in_s=round(delay_s, 2),
+                        error=type(exc).__name__)
+            await trio.sleep(delay_s)
+    try:
+        signer = OperationKeySigner.from_encrypted(key.encrypted_operation_key,
+                                                   config.trading_password)
+        signer.ensure_matches(key.operation_key_hash)
+    except BaseException:
+        await client.aclose()
+        raise
+    log.info("exchange_connected", rest_url=client.rest_url, symbol=config.symbol,
+             tick=str(rules.tick), qty_step=str(rules.qty_step))
+    return ExchangeSession(client=client, signer=signer, rules=rules)

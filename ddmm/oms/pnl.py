@@ -1,0 +1,40 @@
+"""Position and PnL from the fills table, pure (SPEC §6, §7): never kept as a counter.
+
+Daily PnL is the mark-to-market value of today's fills at the current Binance mid:
+a buy of q at p is worth q·(mid − p), a sell q·(p − mid); fees are subtracted in USDM
+(ADA fees valued at mid). Quarantined fills do not count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from ddmm.persistence.records import FillRecord
+
+ZERO = Decimal(0)
+
+
+def utc_day_start_ms(now_ms: int) -> int:
+    """Midnight UTC of the day containing `now_ms`."""
+    day = datetime.fromtimestamp(now_ms / 1000, tz=UTC).replace(
+        hour=0, minute=0, second=0, microsecond=0)
+    return int(day.timestamp() * 1000)
+
+
+def net_position(fills: Iterable[FillRecord]) -> Decimal:
+    """ADA bought − sold over the counted fills."""
+    return sum((f.qty if f.side == "buy" else -f.qty for f in fills if not f.quarantined), ZERO)
+
+
+def mark_to_market(fills: Iterable[FillRecord], mid: Decimal) -> Decimal:
+    """USDM value at `mid` of what the fills gained or lost, fees included."""
+    total = ZERO
+    for fill in fills:
+        if fill.quarantined:
+            continue
+        edge = (mid - fill.price) if fill.side == "buy" else (fill.price - mid)
+        fee = fill.fee * mid if fill.fee_asset == "ADA" else fill.fee
+        total += fill.qty * edge - fee
+    return total
