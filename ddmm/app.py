@@ -36,7 +36,7 @@ from ddmm.domain.quotes import TargetLadder
 from ddmm.errors import PersistenceError
 from ddmm.exchange.account_stream import AccountStream
 from ddmm.exchange.session import ExchangeSession, open_session
-from ddmm.faults import fault_point
+from ddmm.faults import fault_point, raise_point
 from ddmm.feeds.fake_server import serve_locally
 from ddmm.feeds.status import FeedStatus
 from ddmm.logging import SecretRedactor, configure_logging
@@ -108,6 +108,12 @@ async def exchange_config(config: Config, ticks: LatestValue[BookTick],
                                      path=path.with_name(f"{path.stem}-paper-{stamp}.db")),
         )
         nursery.cancel_scope.cancel()
+
+
+async def _with_raise_point(point: str, start: Any, **kwargs: Any) -> None:
+    """Run an actor behind a raise point (crash-loop drill C13)."""
+    raise_point(point)
+    await start(**kwargs)
 
 
 def supervisor_spec(config: Config) -> SupervisorSpec:
@@ -188,6 +194,7 @@ class Tree:
             ChildSpec("feed", partial(run_feed, c.feed, self.ticks, self.status, url=self.url,
                                       rng=random.Random(c.supervisor.seed))),
             ChildSpec("quoter", partial(
+                _with_raise_point, "quoter_start",
                 quoter.run, book=self.ticks, inbox=self.quoter_recv, targets=self.oms_send,
                 params=ladder_params_from_config(c.quote, self.session.quoting_rules()),
                 policy=requote_policy_from_config(c.requote),
@@ -211,7 +218,7 @@ class Tree:
         self.oms = oms.Oms(db=self.db, limiter=self.limiter_send, executor=self.exec_send,
                            policy=requote_policy_from_config(self.config.requote),
                            limits=risk_limits(self.config), symbol=self.symbol,
-                           clock_ms=wall_ms)
+                           clock_ms=wall_ms, fault=fault_point)
         await oms.run(self.oms, self.oms_recv, task_status=task_status)
 
     async def _apply(self, local_id: str, event: Any, detail: dict[str, Any]) -> Order:
@@ -244,7 +251,7 @@ class Tree:
 
         await outbox.run(executor=self.executor, client=self.session.client, symbol=self.symbol,
                          cancel_all_on_start=self.config.risk.cancel_all_on_start,
-                         orders=orders, task_status=task_status)
+                         orders=orders, fault=fault_point, task_status=task_status)
 
     async def _start_account(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None

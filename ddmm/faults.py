@@ -1,26 +1,46 @@
-"""Test-only crash points for the crash drills (SPEC §10).
+"""Test-only fault points for the crash drills (SPEC §10).
 
-`DDMM_FAULT_POINT=<name>` makes the process kill itself with SIGKILL the first time it
-reaches the named point — a real `kill -9`, no cleanup, no flush — so a drill can stop
-the bot at an exact place in the order path. Unset (always, in production) it does
-nothing. `DDMM_FAULT_SKIP=<n>` lets the first n passes through the point go by.
+`DDMM_FAULT_POINT=<name>` arms one named point; production never sets it and then every
+point is a no-op. A kill point (`fault_point`) makes the process kill itself with
+SIGKILL the first time it gets there — a real `kill -9`: no cleanup, no flush — so a
+drill can stop the bot at an exact place in the order path. A raise point (`raise_point`)
+raises `InjectedFault` instead, for drills about crashes the process survives (a dying
+database thread, an actor in a crash loop). `DDMM_FAULT_SKIP=<n>` lets the first n
+passes through the point go by.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 
 ENV_POINT = "DDMM_FAULT_POINT"
 ENV_SKIP = "DDMM_FAULT_SKIP"
 
 _passes: dict[str, int] = {}
+_lock = threading.Lock()
+
+
+class InjectedFault(RuntimeError):
+    """Raised at an armed raise point."""
+
+
+def _armed(name: str) -> bool:
+    if os.environ.get(ENV_POINT) != name:
+        return False
+    with _lock:  # the database thread passes raise points too
+        _passes[name] = _passes.get(name, 0) + 1
+        return _passes[name] > int(os.environ.get(ENV_SKIP, "0"))
 
 
 def fault_point(name: str) -> None:
-    """Die here with SIGKILL if this is the configured fault point."""
-    if os.environ.get(ENV_POINT) != name:
-        return
-    _passes[name] = _passes.get(name, 0) + 1
-    if _passes[name] > int(os.environ.get(ENV_SKIP, "0")):
+    """Die here with SIGKILL if this is the armed fault point."""
+    if _armed(name):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def raise_point(name: str) -> None:
+    """Raise InjectedFault here if this is the armed fault point."""
+    if _armed(name):
+        raise InjectedFault(f"injected fault at {name}")

@@ -141,6 +141,7 @@ class Executor:
         order = await self._db.get_order(local_id)
         if order is None:
             return
+        self._fault("before_cancel")
         try:
             await self._client.cancel(exchange_order_id)
         except (OrderNotFound, OrderNotOpen) as exc:
@@ -160,6 +161,7 @@ class Executor:
         except ExchangeError as exc:
             log.warning("cancel_all_failed", reason=reason, error=repr(exc))
             return
+        self._fault("after_cancel_all")
         log.info("cancel_all_done", reason=reason, cancelled=len(cancelled))
         for order in orders:
             await self.resolve(order)

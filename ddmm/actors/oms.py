@@ -130,6 +130,7 @@ class Oms:
         self, *, db: Persistence, limiter: trio.MemorySendChannel[LimiterMsg],
         executor: trio.MemorySendChannel[ExecutorMsg], policy: RequotePolicy,
         limits: RiskLimits, symbol: str, clock_ms: Callable[[], int],
+        fault: Callable[[str], None] = lambda point: None,
     ) -> None:
         self._db = db
         self._limiter = limiter
@@ -138,6 +139,7 @@ class Oms:
         self._limits = limits
         self._symbol = symbol
         self._clock_ms = clock_ms
+        self._fault = fault
         self.book = OrderBook()
         self.risk = STARTING_RISK
         self.target: TargetLadder | None = None
@@ -280,12 +282,14 @@ class Oms:
             self.refused_places += 1
             log.debug("place_refused_by_risk", side=intent.side, reason=verdict.reason)
             return
+        self._fault("intent_decided")
         now = self._clock_ms()
         order = Order(local_id=uuid.uuid4().hex, side=intent.side, price=intent.price,
                       qty=intent.qty, layer=intent.layer, state=OrderState.NEW,
                       created_ms=now, updated_ms=now)
         await self._db.insert_order(OrderRecord.from_order(order, symbol=self._symbol))
         self.book.put(order)
+        self._fault("new_persisted")
         self._to_limiter(PlaceOrder(order=order))
 
     def quiet(self) -> bool:

@@ -29,6 +29,7 @@ log = structlog.get_logger(actor="outbox")
 async def run(
     *, executor: Executor, client: DeltaDeFiClient, symbol: str, cancel_all_on_start: bool,
     orders: Callable[[], Awaitable[list[Order]]],
+    fault: Callable[[str], None] = lambda point: None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Sweep once, report started, and end."""
@@ -38,5 +39,6 @@ async def run(
     pending = await orders()
     for order in pending:
         await executor.resolve(order)
+        fault("outbox_resolving")
     log.info("outbox_settled", orders=len(pending))
     task_status.started()

@@ -38,6 +38,7 @@ import structlog
 import trio
 
 from ddmm.errors import PersistenceConflict, PersistenceError
+from ddmm.faults import raise_point
 from ddmm.persistence import schema
 from ddmm.persistence.records import PersistenceStats, PersistenceTuning
 
@@ -236,6 +237,7 @@ class DbThread:
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Request]) -> None:
         try:
             conn.execute("BEGIN IMMEDIATE")
+            raise_point("persistence_thread")
             for request in batch:
                 self._run_one(conn, request)
             conn.execute("COMMIT")
