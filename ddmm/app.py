@@ -25,7 +25,7 @@ import structlog
 import trio
 
 from ddmm.actors import account as account_actor
-from ddmm.actors import account_watcher, executor, oms, outbox, quoter
+from ddmm.actors import account_watcher, executor, oms, outbox, quoter, reconciler, stop_watch
 from ddmm.actors.feed import run_feed
 from ddmm.actors.limiter import Limiter
 from ddmm.actors.reporter import feed_snapshot, run_reporter
@@ -172,6 +172,7 @@ class Tree:
         self.db: persistence.Persistence | None = None
         self.oms: oms.Oms | None = None
         self.executor: executor.Executor | None = None
+        self.account: account_actor.Account | None = None
         limiter_size = oms.limiter_mailbox_size(config.risk.max_open_orders)
         self.oms_send, self.oms_recv = trio.open_memory_channel[oms.OmsMsg](MAILBOX)
         self.limiter_send, self.limiter_recv = trio.open_memory_channel[LimiterMsg](limiter_size)
@@ -190,7 +191,9 @@ class Tree:
             ChildSpec("limiter", self._start_limiter),
             ChildSpec("outbox", self._start_outbox, restart="transient"),
             ChildSpec("account", self._start_account),
+            ChildSpec("stop_watch", partial(stop_watch.run, c.risk.stop_file, self.account_send)),
             ChildSpec("account_watcher", self._start_watcher),
+            ChildSpec("reconciler", self._start_reconciler),
             ChildSpec("feed", partial(run_feed, c.feed, self.ticks, self.status, url=self.url,
                                       rng=random.Random(c.supervisor.seed))),
             ChildSpec("quoter", partial(
@@ -202,7 +205,8 @@ class Tree:
                 max_jump_bps=Decimal(c.feed.max_jump_bps),
                 ladder_log_interval_s=c.ops.ladder_log_interval_s, clock_ns=time.time_ns)),
             ChildSpec("reporter", partial(run_reporter, [feed_snapshot(self.ticks, self.status),
-                                                         self.order_snapshot],
+                                                         self.order_snapshot,
+                                                         self.account_snapshot],
                                           interval_s=c.ops.ladder_log_interval_s)),
         ]
 
@@ -231,8 +235,14 @@ class Tree:
         self.executor = executor.Executor(
             client=self.session.client, sign_tx_hex=self.session.signer.sign_tx_hex,
             apply=self._apply, limiter=self.limiter_send, db=self.db, symbol=self.symbol,
-            fault=fault_point)
+            fault=fault_point, conditions=self._condition, clock_ms=wall_ms)
         await executor.run(self.executor, self.exec_recv, task_status=task_status)
+
+    def _condition(self, change: account_actor.ConditionChanged) -> None:
+        try:
+            self.account_send.send_nowait(change)
+        except trio.WouldBlock:
+            log.warning("condition_dropped", kind=change.kind)  # the next answer repeats it
 
     async def _start_limiter(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async def withdrawn(local_id: str) -> None:
@@ -255,12 +265,21 @@ class Tree:
 
     async def _start_account(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None
-        account = account_actor.Account(
+        self.account = account_actor.Account(
             db=self.db, ticks=self.ticks, limits=risk_limits(self.config),
             quoter=self.quoter_send, oms=self.oms_send, clock_ms=wall_ms,
             base_asset=self.session.rules.base_asset,
             quote_asset=self.session.rules.quote_asset)
-        await account_actor.run(account, self.account_recv, task_status=task_status)
+        await account_actor.run(self.account, self.account_recv, task_status=task_status)
+
+    async def _start_reconciler(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.db is not None
+        rec = reconciler.Reconciler(
+            client=self.session.client, db=self.db, symbol=self.symbol, oms=self.oms_send,
+            account=self.account_send, executor=self.exec_send, clock_ms=wall_ms)
+        await reconciler.run(rec, interval_s=self.config.risk.reconcile_interval_s,
+                             orphan_sweep_s=self.config.risk.orphan_sweep_interval_s,
+                             task_status=task_status)
 
     async def _start_watcher(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         stream = AccountStream.from_config(self.config.exchange)
@@ -277,6 +296,16 @@ class Tree:
         risk = self.oms.risk
         return {"open_bids": bids, "open_asks": len(live) - bids, "orders_pending":
                 len(self.oms.book) - len(live), "fills": fills, "risk": risk.mode.value}
+
+    def account_snapshot(self) -> dict[str, Any]:
+        """Inventory and risk inputs, for the status line."""
+        if self.account is None or self.account.inventory is None:
+            return {}
+        inventory = self.account.inventory
+        return {"ada": str(inventory.ada_total), "usdm": str(inventory.usdm_total),
+                "position": str(self.account.last_position),
+                "daily_pnl": str(self.account.last_daily_pnl.quantize(Decimal("0.01"))),
+                "halts": list(self.account.halts) + list(self.account.conditions)}
 
     async def stop_gracefully(self, requested: trio.Event, tree_stop: trio.Event) -> None:
         """On a stop request: stop quoting and cancel through the order path (so every

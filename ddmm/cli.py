@@ -71,6 +71,9 @@ COMMAND_HELP = {
     "sim": "serve the DeltaDeFi simulator on loopback (sim.host, sim.port) until Ctrl-C",
     "fake-binance": "serve the configured replay/synthetic feed as a fake Binance WebSocket",
     "cancel-all": "cancel every open order of the account on exchange.symbol and exit",
+    "stop": "emergency stop: a running bot cancels everything and halts (creates risk.stop_file)",
+    "resume": "lift an emergency stop and clear latched halts such as the daily-loss halt",
+    "status": "print orders, fills, position and risk events from the database",
 }
 
 
@@ -142,6 +145,32 @@ def _cancel_all(args: argparse.Namespace) -> int:
     return trio.run(cancel)
 
 
+def _stop(args: argparse.Namespace) -> int:
+    path = load_from_args(args).risk.stop_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("emergency stop requested from the command line\n")
+    print(f"stop file created: {path} — the bot cancels everything and halts until `ddmm resume`")
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from ddmm.actors.stop_watch import resume_file
+
+    path = load_from_args(args).risk.stop_file
+    path.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    resume_file(path).write_text("resume requested from the command line\n")
+    print(f"stop file removed and resume requested ({resume_file(path)})")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from ddmm.persistence.status import status_report
+
+    print(json.dumps(status_report(load_from_args(args).persistence.path), indent=2))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from ddmm.app import run_bot
 
@@ -155,6 +184,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sim": _sim,
     "fake-binance": _fake_binance,
     "cancel-all": _cancel_all,
+    "stop": _stop,
+    "resume": _resume,
+    "status": _status,
 }
 
 

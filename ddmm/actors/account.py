@@ -52,7 +52,18 @@ class ResumeRequested:
     """Operator resume: clears every latched halt."""
 
 
-AccountMsg = BalanceEvent | FillsChanged | HaltRequested | ResumeRequested
+@attrs.frozen(kw_only=True)
+class ConditionChanged:
+    """A condition that halts trading while it lasts (exchange unreachable, trading locked,
+    emergency stop file present); `until_ms` lets it expire by itself."""
+
+    kind: str
+    active: bool
+    reason: str
+    until_ms: int | None = None
+
+
+AccountMsg = BalanceEvent | FillsChanged | HaltRequested | ResumeRequested | ConditionChanged
 
 
 class Account:
@@ -73,8 +84,13 @@ class Account:
         self.session_start_ms = clock_ms()
         self.balances: dict[str, Balance] = {}
         self.halts: dict[str, str] = {}
+        """Latched halts: they stay until an operator resume (daily loss: the next UTC day)."""
+        self.conditions: dict[str, ConditionChanged] = {}
+        self._halt_day_ms: int | None = None
         self.risk: RiskState | None = None
         self.inventory: Inventory | None = None
+        self.last_position = Decimal(0)
+        self.last_daily_pnl = Decimal(0)
 
     async def handle(self, message: AccountMsg) -> None:
         match message:
@@ -89,6 +105,8 @@ class Account:
                 await self._db.record_risk_event(RiskEventRecord(
                     ts_ms=self._clock_ms(), kind="resume", reason="operator resume"))
                 log.warning("trading_resumed")
+            case ConditionChanged():
+                await self._condition(message)
         await self.update_risk()
 
     async def _on_balances(self, balances: tuple[Balance, ...]) -> None:
@@ -116,10 +134,35 @@ class Account:
         balance = self.balances.get(asset)
         return balance.locked if balance else Decimal(0)
 
+    async def _condition(self, change: ConditionChanged) -> None:
+        was_active = change.kind in self.conditions
+        if change.active:
+            self.conditions[change.kind] = change
+        else:
+            self.conditions.pop(change.kind, None)
+        if was_active != change.active:
+            kind = change.kind if change.active else f"{change.kind}_cleared"
+            await self._db.record_risk_event(RiskEventRecord(
+                ts_ms=self._clock_ms(), kind=kind, reason=change.reason))
+            log.warning("risk_condition_changed", kind=change.kind, active=change.active,
+                        reason=change.reason)
+
+    def _halt_reasons(self, now_ms: int) -> tuple[str, ...]:
+        expired = [k for k, c in self.conditions.items()
+                   if c.until_ms is not None and c.until_ms <= now_ms]
+        for kind in expired:
+            log.info("risk_condition_expired", kind=kind)
+            del self.conditions[kind]
+        if "daily_loss" in self.halts and self._halt_day_ms != utc_day_start_ms(now_ms):
+            del self.halts["daily_loss"]  # a new UTC day: the daily limit starts again
+            log.warning("daily_loss_halt_expired")
+        return (*self.halts.values(), *(c.reason for c in self.conditions.values()))
+
     async def _latch(self, kind: str, reason: str) -> None:
         if reason in self.halts.values():
             return
         self.halts[kind] = reason
+        self._halt_day_ms = utc_day_start_ms(self._clock_ms())
         await self._db.record_risk_event(RiskEventRecord(ts_ms=self._clock_ms(), kind=kind,
                                                          reason=reason))
         log.error("trading_halted", kind=kind, reason=reason)
@@ -139,10 +182,11 @@ class Account:
             net_position=net_position(session),
             ada_total=self.inventory.ada_total, usdm_total=self.inventory.usdm_total, mid=mid,
             daily_pnl=mark_to_market(today, mid) if mid is not None else Decimal(0),
-            halt_reasons=tuple(self.halts.values()))
+            halt_reasons=self._halt_reasons(now))
         if daily_loss_breached(inputs, self._limits) and "daily_loss" not in self.halts:
             await self._latch("daily_loss", f"daily loss {-inputs.daily_pnl} USDM")
-            inputs = attrs.evolve(inputs, halt_reasons=tuple(self.halts.values()))
+            inputs = attrs.evolve(inputs, halt_reasons=self._halt_reasons(now))
+        self.last_position, self.last_daily_pnl = inputs.net_position, inputs.daily_pnl
         state = assess(inputs, self._limits)
         if state != self.risk:
             if self.risk is not None and state.mode != self.risk.mode:

@@ -15,7 +15,8 @@ import structlog
 import trio
 
 from ddmm.actors.account import AccountMsg
-from ddmm.actors.oms import OmsMsg, OrderReport, ReconcileOpen
+from ddmm.actors.oms import OmsMsg, OrderReport
+from ddmm.actors.reconciler import snapshot
 from ddmm.errors import ExchangeError
 from ddmm.exchange.account_stream import (
     AccountEvent,
@@ -33,19 +34,13 @@ EVENTS_BUFFER = 256
 
 async def heal(client: DeltaDeFiClient, symbol: str, *, oms: trio.MemorySendChannel[OmsMsg],
                account: trio.MemorySendChannel[AccountMsg]) -> None:
-    """REST snapshot of balances and open orders, sent on as if streamed."""
+    """After a (re)connect: a REST snapshot heals whatever the stream missed."""
     try:
-        balances = await client.balances()
-        open_orders = await client.open_orders(symbol)
+        await snapshot(client, symbol, oms=oms, account=account, sweep_orphans=False)
     except ExchangeError as exc:
-        log.warning("heal_failed", error=repr(exc))  # the OMS's housekeeping still resolves
+        log.warning("heal_failed", error=repr(exc))  # the reconciler's next round retries
         return
-    await account.send(BalanceEvent(balances))
-    for order in open_orders:
-        await oms.send(OrderReport(exchange_order_id=order.order_id, status=order.status,
-                                   filled_qty=order.filled))
-    await oms.send(ReconcileOpen(open_exchange_ids=frozenset(o.order_id for o in open_orders)))
-    log.info("account_healed", open_orders=len(open_orders), assets=len(balances))
+    log.info("account_healed")
 
 
 async def run(

@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 import trio
 
+from ddmm.actors.account import ConditionChanged
 from ddmm.domain.orders import ExchangeStatus, Order, OrderState
 from ddmm.errors import (
     BuildExpired,
@@ -41,6 +42,7 @@ from ddmm.oms.fills import fill_records
 from ddmm.oms.messages import (
     CancelAllOrders,
     CancelOrder,
+    CancelOrphan,
     ExecutorMsg,
     LimiterMsg,
     PlaceOrder,
@@ -63,6 +65,8 @@ log = structlog.get_logger(actor="executor")
 
 MAX_CONCURRENT = 8
 """Commands in flight at once; the limiter already bounds the rate."""
+TRADING_LOCK_PAUSE_MS = 60_000
+"""How long a trading-locked answer (5002) halts quoting before trying again."""
 
 Apply = Callable[[str, OrderEvent, dict[str, Any]], Awaitable[Order]]
 """Ask the OMS to apply and persist one event; returns the order as stored."""
@@ -75,6 +79,8 @@ class Executor:
         self, *, client: DeltaDeFiClient, sign_tx_hex: Callable[[str], str], apply: Apply,
         limiter: trio.MemorySendChannel[LimiterMsg], db: Persistence, symbol: str,
         fault: Callable[[str], None] = lambda point: None,
+        conditions: Callable[[ConditionChanged], None] = lambda change: None,
+        clock_ms: Callable[[], int] = lambda: 0,
     ) -> None:
         self._client = client
         self._sign = sign_tx_hex
@@ -83,6 +89,8 @@ class Executor:
         self._db = db
         self._symbol = symbol
         self._fault = fault
+        self._conditions = conditions
+        self._clock_ms = clock_ms
         self.fills_recorded = 0
 
     async def handle(self, command: ExecutorMsg) -> None:
@@ -93,6 +101,8 @@ class Executor:
                 await self.cancel(local_id, exchange_id)
             case CancelAllOrders(orders=orders, reason=reason):
                 await self.cancel_all(orders, reason)
+            case CancelOrphan(exchange_order_id=exchange_id):
+                await self.cancel_orphan(exchange_id)
             case ResolveOrder(order=order):
                 await self.resolve(order)
 
@@ -152,6 +162,16 @@ class Executor:
         self._fault("after_cancel")
         await self.resolve(order.to_order())
 
+    async def cancel_orphan(self, exchange_order_id: str) -> None:
+        """Cancel an order that is not ours; nothing local to update."""
+        try:
+            await self._client.cancel(exchange_order_id)
+        except RateLimited as exc:
+            self._rate_limited(exc)
+        except ExchangeError as exc:
+            log.warning("orphan_cancel_failed", exchange_order_id=exchange_order_id,
+                        error=type(exc).__name__)
+
     async def cancel_all(self, orders: tuple[Order, ...], reason: str) -> None:
         try:
             cancelled = await self._client.cancel_all(self._symbol)
@@ -200,6 +220,10 @@ class Executor:
         """Definite refusals end the order; anything uncertain makes it `unknown`."""
         if isinstance(exc, RateLimited):
             self._rate_limited(exc)
+        if isinstance(exc, TradingLocked):
+            self._conditions(ConditionChanged(
+                kind="trading_locked", active=True, reason="exchange: trading is locked",
+                until_ms=self._clock_ms() + TRADING_LOCK_PAUSE_MS))
         uncertain = isinstance(exc, TransportError) or (exc.code is None or exc.code >= 5000)
         if isinstance(exc, RateLimited | TradingLocked | BuildExpired) or not uncertain:
             log.warning("order_refused", local_id=order.local_id, call=call, error=repr(exc))

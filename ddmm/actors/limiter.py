@@ -26,6 +26,7 @@ from ddmm.config.schema import LimiterConfig
 from ddmm.oms.messages import (
     CancelAllOrders,
     CancelOrder,
+    CancelOrphan,
     ExecutorCommand,
     LimiterMsg,
     PlaceOrder,
@@ -52,7 +53,7 @@ class Limiter:
         self._withdrawn = withdrawn
         self._rng = rng
         self._bucket = TokenBucket(config.capacity, config.refill_per_s)
-        self._cancels: deque[CancelOrder | CancelAllOrders] = deque()
+        self._cancels: deque[CancelOrder | CancelAllOrders | CancelOrphan] = deque()
         self._places: OrderedDict[str, PlaceOrder] = OrderedDict()
         self._paused_until_s = 0.0
         self._work = trio.Event()
@@ -68,7 +69,7 @@ class Limiter:
         match command:
             case PlaceOrder():
                 return self._config.cost_place
-            case CancelOrder():
+            case CancelOrder() | CancelOrphan():
                 return self._config.cost_cancel
             case CancelAllOrders():
                 return self._config.cost_cancel_all
@@ -77,7 +78,7 @@ class Limiter:
         match message:
             case PlaceOrder(order=order):
                 self._places[order.local_id] = message
-            case CancelOrder() | CancelAllOrders():
+            case CancelOrder() | CancelAllOrders() | CancelOrphan():
                 self._cancels.append(message)
             case Withdraw(local_id=local_id):
                 if self._places.pop(local_id, None) is not None:

@@ -31,6 +31,7 @@ from ddmm.oms.book import OrderBook
 from ddmm.oms.messages import (
     CancelAllOrders,
     CancelOrder,
+    CancelOrphan,
     ExecutorMsg,
     LimiterMsg,
     PlaceOrder,
@@ -94,6 +95,8 @@ class ReconcileOpen:
     were filled or cancelled while we were not looking, and are settled by a query."""
 
     open_exchange_ids: frozenset[str]
+    sweep_orphans: bool = False
+    """Also cancel open orders of the account that are not ours (SPEC §6 orphan sweep)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -144,6 +147,7 @@ class Oms:
         self.risk = STARTING_RISK
         self.target: TargetLadder | None = None
         self.refused_places = 0
+        self.orphans_cancelled = 0
         self.stopped_reason: str | None = None
         self.went_quiet = trio.Event()
         """Set once quoting is stopped and nothing of ours is live or on its way."""
@@ -172,10 +176,12 @@ class Oms:
                     log.info("risk_changed", mode=state.mode.value, reasons=list(state.reasons))
                 self.risk = state
                 await self.requote()
-            case ReconcileOpen(open_exchange_ids=open_ids):
+            case ReconcileOpen(open_exchange_ids=open_ids, sweep_orphans=sweep):
                 for order in self.book.in_states(LIVE_STATES | {OrderState.CANCELLING}):
                     if order.exchange_order_id not in open_ids:
                         self._resolve_now(order)
+                if sweep:
+                    self._sweep_orphans(open_ids)
             case StopQuoting(reason=reason):
                 self.stopped_reason = reason
                 log.warning("quoting_stopped", reason=reason)
@@ -311,6 +317,13 @@ class Oms:
         if cancelling:
             log.info("cancel_all_requested", reason=reason, orders=len(cancelling))
             self._to_limiter(CancelAllOrders(reason=reason, orders=tuple(cancelling)))
+
+    def _sweep_orphans(self, open_ids: frozenset[str]) -> None:
+        for exchange_id in open_ids:
+            if self.book.by_exchange_id(exchange_id) is None:
+                log.warning("orphan_order_cancelled", exchange_order_id=exchange_id)
+                self.orphans_cancelled += 1
+                self._to_limiter(CancelOrphan(exchange_order_id=exchange_id))
 
     def _resolve_now(self, order: Order) -> None:
         try:

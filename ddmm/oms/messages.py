@@ -39,6 +39,13 @@ class CancelAllOrders:
 
 
 @attrs.frozen(kw_only=True)
+class CancelOrphan:
+    """Cancel an open order of the account that this process does not own."""
+
+    exchange_order_id: str
+
+
+@attrs.frozen(kw_only=True)
 class Withdraw:
     """Drop a queued `PlaceOrder` that has not been sent yet (its target moved on)."""
 
@@ -52,7 +59,7 @@ class RateLimitHit:
     retry_after_s: float | None = None
 
 
-ExecutorCommand = PlaceOrder | CancelOrder | CancelAllOrders
+ExecutorCommand = PlaceOrder | CancelOrder | CancelAllOrders | CancelOrphan
 LimiterMsg = ExecutorCommand | Withdraw | RateLimitHit
 
 
