@@ -209,6 +209,7 @@ class Executor:
     async def _reported(self, order: Order, answer: ExchangeOrder) -> Order:
         """Record new fills (by execution id), then apply the exchange's status."""
         for fill in fill_records(order, answer):
+            self._fault("fill_received")  # drill C9: seen, not yet persisted
             if await self._db.record_fill(fill):
                 self.fills_recorded += 1
                 log.info("fill_recorded", local_id=order.local_id, trade_id=fill.trade_id,

@@ -17,6 +17,7 @@ from typing import Any
 
 from ddmm.domain.orders import OrderState
 from ddmm.errors import PersistenceConflict
+from ddmm.faults import fault_point
 from ddmm.persistence.records import (
     OUTBOX_STATES,
     BalanceRecord,
@@ -149,6 +150,7 @@ def record_fill(conn: sqlite3.Connection, fill: FillRecord,
         raise _integrity(f"fill {fill.trade_id}", exc) from None
     if cursor.rowcount != 1:
         return False
+    fault_point("inside_fill_transaction")  # drill C10: the insert is not committed yet
     if order_update is not None:
         update_order(conn, order_update)
     return True
