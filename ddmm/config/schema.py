@@ -221,6 +221,8 @@ class SimConfig:
     taker_size_sigma: float = attrs.field(default=1.0, validator=_nonneg)
     arb_delay_ms: int = attrs.field(default=200, validator=_nonneg)
     commission_bps: int = attrs.field(default=10, validator=_nonneg)
+    legacy_key_blob: bool = False
+    """Serve the operation key in the legacy (no-salt) blob format, as older accounts have."""
     rate_limit_per_s: int = attrs.field(default=20, validator=_pos)
     """Order-endpoint requests per key per second before 429: a place is two (build,
     submit), so this leaves room for the bot's 5 actions/s."""

@@ -19,7 +19,9 @@ from ddmm.domain.market import BookTick
 from ddmm.sim.engine import SimExchange
 from ddmm.sim.faults import Faults
 from ddmm.sim.stream import StreamHub
-from ddmm.sim.wire import account_message, dec, depth_json
+from ddmm.sim.wire import account_message, dec, depth_json, recent_trades_json
+
+MARKET_STREAMS = ("depth", "price", "trades")
 
 log = structlog.get_logger()
 
@@ -60,7 +62,7 @@ class SimRuntime:
         for account_id, event in self.engine.events():
             self.hub.publish("account", account_id, json.dumps(account_message(event)))
         for symbol in self._symbols():
-            for kind in ("depth", "price"):
+            for kind in MARKET_STREAMS:
                 if self.hub.clients(kind, symbol):
                     self._publish_if_new(kind, symbol)
 
@@ -69,6 +71,9 @@ class SimRuntime:
         if kind == "depth":
             levels = self.engine.depth(symbol)
             return repr(levels), json.dumps(depth_json(levels, self.now_ms()))
+        if kind == "trades":
+            trades = recent_trades_json(self.engine.all_orders(), symbol)
+            return (repr(trades[0]), json.dumps(trades)) if trades else None
         price = self.engine.market_price(symbol)
         if price == 0:
             return None
@@ -121,7 +126,7 @@ class SimRuntime:
         return {
             "faults": self.faults.snapshot(),
             "restarts": self.restarts,
-            "ws_clients": {k: self.hub.clients(k) for k in ("account", "depth", "price")},
+            "ws_clients": {k: self.hub.clients(k) for k in ("account", *MARKET_STREAMS)},
             "ws_frames_dropped": self.hub.frames_dropped,
             "arb_pending": len(engine.arb_pending),
             "open_orders": engine.open_count(),

@@ -76,13 +76,14 @@ class _TestAccount:
     credentials: Credentials
 
 
-def _test_account(seed: int) -> _TestAccount:
+def _test_account(seed: int, *, legacy_blob: bool = False) -> _TestAccount:
     """Seeded simulator credentials: the same seed always gives the same account."""
     rng = random.Random(f"{seed}-credentials")
     api_key = f"{rng.getrandbits(128):032x}"
     password = f"sim-{rng.getrandbits(64):016x}"
     entropy = hashlib.sha256(f"ddmm-sim-operation-key-{seed}".encode()).digest()
-    keys = make_test_account(entropy, password)
+    keys = (make_test_account(entropy, password, salt=None) if legacy_blob
+            else make_test_account(entropy, password))
     credentials = Credentials(
         api_key=api_key,
         operation_key_hash=keys.operation_key_hash,
@@ -131,7 +132,7 @@ async def serve_sim(
     task_status: trio.TaskStatus[SimHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the simulator on `sim_config.host` until cancelled; `started` gets a SimHandle."""
-    account = _test_account(sim_config.seed)
+    account = _test_account(sim_config.seed, legacy_blob=sim_config.legacy_key_blob)
     runtime = SimRuntime(
         _engine_factory(sim_config, paper_config, account, options),
         Faults(faults or FaultConfig(), sim_config.rate_limit_per_s),

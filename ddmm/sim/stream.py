@@ -31,7 +31,7 @@ log = structlog.get_logger()
 @attrs.define(eq=False)
 class _Client:
     kind: str
-    """"account" (key = account id), "depth" or "price" (key = symbol)."""
+    """"account" (key = account id), "depth", "price" or "trades" (key = symbol)."""
     key: str
     stream: trio.SocketStream
     queue: trio.MemorySendChannel[str]
@@ -105,7 +105,8 @@ class StreamHub:
         if segments == ["accounts", "stream"]:
             return "account", "", api_key
         if len(segments) == 3 and segments[0] == "market" and segments[2] in self._symbols():
-            kind = {"depth": "depth", "market-price": "price"}.get(segments[1])
+            kind = {"depth": "depth", "market-price": "price",
+                    "recent-trades": "trades"}.get(segments[1])
             if kind is not None:
                 return kind, segments[2], api_key
         return None

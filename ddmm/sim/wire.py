@@ -26,6 +26,25 @@ def iso(ms: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+RECENT_TRADES = 50
+
+
+def recent_trades_json(orders: Sequence[SimOrder], symbol: str) -> list[dict[str, Any]]:
+    """`/market/recent-trades/{symbol}` frame (§5.5): newest first, JSON numbers, ISO
+    timestamps with microseconds; `side` is the taker's (the opposite of our resting order)."""
+    fills = sorted(
+        ((record, order) for order in orders if order.symbol == symbol
+         for record in order.records if record.role == "maker"),
+        key=lambda pair: (pair[0].created_ms, pair[0].id), reverse=True,
+    )[:RECENT_TRADES]
+    return [
+        {"timestamp": iso(record.created_ms).replace("Z", "000Z"), "symbol": symbol,
+         "side": "sell" if order.side == "buy" else "buy",
+         "price": float(record.execution_price), "amount": float(record.filled_base_qty)}
+        for record, order in fills
+    ]
+
+
 def record_json(record: ExecutionRecord) -> dict[str, Any]:
     return {
         "id": record.id,
