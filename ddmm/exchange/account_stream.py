@@ -55,7 +55,7 @@ _IGNORED_SUB_TYPES = frozenset({"dlta_points"})
 _TEXT_KEEPALIVES = frozenset({"ping", "pong"})
 """Plain-text keep-alive frames some peers send (§5.5): skipped silently."""
 
-log = structlog.get_logger().bind(adapter="deltadefi_account_stream")
+log = structlog.get_logger(adapter="deltadefi_account_stream")
 
 
 @attrs.frozen(kw_only=True)

@@ -65,7 +65,7 @@ MAX_PAGES = 1000
 """The API's page limit (1–1000); also stops a server that never reports the last page."""
 REDACTED = "***"
 
-log = structlog.get_logger().bind(adapter="deltadefi_rest")
+log = structlog.get_logger(adapter="deltadefi_rest")
 
 
 class DeltaDeFiClient:

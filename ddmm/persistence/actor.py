@@ -41,7 +41,7 @@ from ddmm.persistence.thread import DbThread
 CLOSE_BUDGET_S = 10.0
 DEFAULT_TUNING = PersistenceTuning()
 
-log = structlog.get_logger().bind(actor="persistence")
+log = structlog.get_logger(actor="persistence")
 
 
 class Persistence:

@@ -49,7 +49,7 @@ CHECKPOINT_IDLE_S = 0.05
 fsyncs delay nobody (see `schema.WAL_AUTOCHECKPOINT_PAGES`). Measured: checkpointing every
 few commits under load costs more p99 than it saves, as each one pays a whole fsync."""
 
-log = structlog.get_logger().bind(actor="persistence")
+log = structlog.get_logger(actor="persistence")
 
 
 @attrs.define(eq=False)

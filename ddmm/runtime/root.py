@@ -28,7 +28,7 @@ EXIT_FAILED = 70
 
 SAFE_STOP_DEADLINE_S = 20.0
 
-log = structlog.get_logger().bind(actor="root")
+log = structlog.get_logger(actor="root")
 
 SafeStop = Callable[[BaseException | None], Awaitable[None]]
 
