@@ -175,11 +175,14 @@ class Executor:
     async def cancel_all(self, orders: tuple[Order, ...], reason: str) -> None:
         try:
             cancelled = await self._client.cancel_all(self._symbol)
-        except RateLimited as exc:
-            self._rate_limited(exc)
-            return
         except ExchangeError as exc:
+            if isinstance(exc, RateLimited):
+                self._rate_limited(exc)
             log.warning("cancel_all_failed", reason=reason, error=repr(exc))
+            # Uncertain: each order is settled by a query, and one still open is cancelled
+            # again by the OMS (a hold or halt keeps asking).
+            for order in orders:
+                await self._event(order, OutcomeUnknown(reason=f"cancel-all: {type(exc).__name__}"))
             return
         self._fault("after_cancel_all")
         log.info("cancel_all_done", reason=reason, cancelled=len(cancelled))

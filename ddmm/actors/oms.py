@@ -49,7 +49,11 @@ from ddmm.runtime.reply import ReplyTo
 log = structlog.get_logger(actor="oms")
 
 RESOLVE_AFTER_MS = 2_000
-"""An uncertain order older than this is settled by a query (the executor tries first)."""
+"""An `unknown` order older than this is settled by a query (the executor tries first)."""
+IN_FLIGHT_STALE_MS = 30_000
+"""An order still `new`/`building`/`built`/`submitting`/`cancelling` after this long has
+lost its request (a restarted limiter or executor): settle it by a query. Longer than any
+request timeout, so a slow but live request is never raced."""
 RESOLVE_RETRY_MS = 5_000
 HOUSEKEEPING_S = 1.0
 
@@ -152,6 +156,7 @@ class Oms:
         self.went_quiet = trio.Event()
         """Set once quoting is stopped and nothing of ours is live or on its way."""
         self._resolve_sent_ms: dict[str, int] = {}
+        self._withdraw_sent: set[str] = set()
 
     async def load(self) -> None:
         """Reload every non-final order from the database (restart or start-up)."""
@@ -274,7 +279,7 @@ class Oms:
         if order is None:
             return
         if order.state is OrderState.NEW:
-            self._to_limiter(Withdraw(local_id=local_id))
+            self._withdraw(local_id)
         elif order.state in LIVE_STATES and order.exchange_order_id is not None:
             order = await self.apply(order, CancelSent(), {"reason": reason})
             self._to_limiter(CancelOrder(local_id=local_id,
@@ -302,6 +307,12 @@ class Oms:
         """Nothing of ours is live or on its way to the exchange."""
         return all(order.state is OrderState.UNKNOWN for order in self.book)
 
+    def _withdraw(self, local_id: str) -> None:
+        """Ask the limiter once to drop a queued place (it answers with `Withdrawn`)."""
+        if local_id not in self._withdraw_sent:
+            self._withdraw_sent.add(local_id)
+            self._to_limiter(Withdraw(local_id=local_id))
+
     def _to_limiter(self, message: LimiterMsg) -> None:
         # Never blocks by construction (`limiter_mailbox_size`); a full mailbox is a bug.
         self._limiter.send_nowait(message)
@@ -311,7 +322,7 @@ class Oms:
         cancelling: list[Order] = []
         for order in self.book:
             if order.state is OrderState.NEW:
-                self._to_limiter(Withdraw(local_id=order.local_id))
+                self._withdraw(order.local_id)
             elif order.state in LIVE_STATES:
                 cancelling.append(await self.apply(order, CancelSent(), {"reason": reason}))
         if cancelling:
@@ -335,13 +346,14 @@ class Oms:
     async def housekeeping(self) -> None:
         """Hand uncertain orders that nobody is settling to the executor, and re-diff."""
         now = self._clock_ms()
-        # `new` orders wait in the limiter's queue; they are not uncertain yet.
-        unresolved = {o.local_id: o for o in self.book.unresolved()
-                      if o.state is not OrderState.NEW}
+        unresolved = {o.local_id: o for o in self.book.unresolved()}
         sent = {k: v for k, v in self._resolve_sent_ms.items() if k in unresolved}
         self._resolve_sent_ms = sent
+        self._withdraw_sent &= set(unresolved)
         for local_id, order in unresolved.items():
-            stuck = now - order.updated_ms >= RESOLVE_AFTER_MS
+            patience_ms = (RESOLVE_AFTER_MS if order.state is OrderState.UNKNOWN
+                           else IN_FLIGHT_STALE_MS)
+            stuck = now - order.updated_ms >= patience_ms
             retry_due = now - sent.get(local_id, now - RESOLVE_RETRY_MS) >= RESOLVE_RETRY_MS
             if stuck and retry_due:
                 self._resolve_now(order)
