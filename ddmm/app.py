@@ -110,10 +110,12 @@ async def exchange_config(config: Config, ticks: LatestValue[BookTick],
         nursery.cancel_scope.cancel()
 
 
-async def _with_raise_point(point: str, start: Any, **kwargs: Any) -> None:
-    """Run an actor behind a raise point (crash-loop drill C13)."""
-    raise_point(point)
-    await start(**kwargs)
+async def _with_raise_point(point: str, start: Any, *,
+                            task_status: Any = trio.TASK_STATUS_IGNORED, **kwargs: Any) -> None:
+    """Run an actor with a raise point just after it has started (crash-loop drill C13)."""
+    async with trio.open_nursery() as nursery:
+        task_status.started(await nursery.start(partial(start, **kwargs)))
+        raise_point(point)
 
 
 def supervisor_spec(config: Config) -> SupervisorSpec:

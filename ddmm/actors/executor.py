@@ -18,6 +18,7 @@ in uncertain states that the outbox settles on the next start.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,6 +44,7 @@ from ddmm.oms.messages import (
     CancelAllOrders,
     CancelOrder,
     CancelOrphan,
+    CommandDone,
     ExecutorMsg,
     LimiterMsg,
     PlaceOrder,
@@ -85,7 +87,7 @@ class Executor:
         self._client = client
         self._sign = sign_tx_hex
         self._apply = apply
-        self._limiter = limiter
+        self.limiter = limiter
         self._db = db
         self._symbol = symbol
         self._fault = fault
@@ -239,7 +241,7 @@ class Executor:
 
     def _rate_limited(self, exc: RateLimited) -> None:
         try:
-            self._limiter.send_nowait(RateLimitHit())
+            self.limiter.send_nowait(RateLimitHit())
         except trio.WouldBlock:
             log.warning("rate_limit_feedback_dropped", error=repr(exc))
 
@@ -256,6 +258,12 @@ async def run(
             await executor.handle(command)
         finally:
             slots.release()
+            if not isinstance(command, ResolveOrder):  # queries cost no order budget
+                # Never blocks (the limiter drains its mailbox); if the limiter is gone,
+                # the held token expires on its own.
+                with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError,
+                                         trio.ClosedResourceError):
+                    executor.limiter.send_nowait(CommandDone(command=command))
 
     async with trio.open_nursery() as nursery:
         task_status.started()

@@ -4,7 +4,9 @@ Role: pass order commands to the executor no faster than the token bucket allows
 exchange never sees more than the budget in any 1 s window.
 Owns: the `TokenBucket`, a queue of cancels (cancel-all and cancels go first: they reduce
 risk) and an ordered queue of places, and the pause after a rate-limit answer.
-Mailbox: `LimiterMsg` — `PlaceOrder`, `CancelOrder`, `CancelAllOrders` to forward;
+Mailbox: `LimiterMsg` — `PlaceOrder`, `CancelOrder`, `CancelAllOrders`, `CancelOrphan`
+to forward; `CommandDone` (executor) releases a command's token, whose 1 s window starts
+only then, since a place is two requests (build, submit) spread over time;
 `Withdraw` drops a queued place that was never sent (reported back as withdrawn);
 `RateLimitHit` drains the bucket and pauses for the advised or a jittered 1–5 s.
 Out: `ExecutorCommand`s on the executor's mailbox; `withdrawn(local_id)` callback.
@@ -27,6 +29,7 @@ from ddmm.oms.messages import (
     CancelAllOrders,
     CancelOrder,
     CancelOrphan,
+    CommandDone,
     ExecutorCommand,
     LimiterMsg,
     PlaceOrder,
@@ -85,6 +88,8 @@ class Limiter:
                     await self._withdrawn(local_id)
             case RateLimitHit(retry_after_s=advised):
                 self._on_rate_limited(advised)
+            case CommandDone(command=command):
+                self._bucket.release(self._cost(command), trio.current_time())
         self._work.set()
 
     def _on_rate_limited(self, advised_s: float | None) -> None:
@@ -124,10 +129,12 @@ class Limiter:
             wait_s = self._bucket.wait_s(cost, now)
             if wait_s > 0:
                 self.waits += 1
-                # Re-pick afterwards: a cancel may have arrived and goes first.
-                await trio.sleep(wait_s)
+                # Wake early for a released token or a cancel (which goes first), re-pick.
+                self._work = trio.Event()
+                with trio.move_on_after(wait_s):
+                    await self._work.wait()
                 continue
-            self._bucket.try_take(cost, now)
+            self._bucket.try_hold(cost, now)
             self._pop(command)
             self.sent += 1
             await self._executor.send(command)

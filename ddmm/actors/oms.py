@@ -157,6 +157,8 @@ class Oms:
         """Set once quoting is stopped and nothing of ours is live or on its way."""
         self._resolve_sent_ms: dict[str, int] = {}
         self._withdraw_sent: set[str] = set()
+        self._fetching: dict[str, tuple[Decimal, int]] = {}
+        """Fill fetches asked for: local id → (filled qty reported, when asked)."""
 
     async def load(self) -> None:
         """Reload every non-final order from the database (restart or start-up)."""
@@ -239,12 +241,18 @@ class Oms:
             # Not ours, or already final: the orphan sweep and the reconciler decide.
             log.debug("order_report_unmatched", exchange_order_id=report.exchange_order_id)
             return
-        before = order.filled_qty
-        order = await self.apply(order, ExchangeReported(status=report.status,
-                                                         filled_qty=report.filled_qty))
-        if report.filled_qty > before:
-            # The stream carries no execution records: fetch them by order id.
-            self._resolve_now(order)
+        if report.filled_qty > order.filled_qty:
+            # New fills: the stream carries no execution records, so the executor fetches
+            # them by order id and stores them BEFORE the order's quantity and state move;
+            # a crash in between can never leave a filled order without its fills.
+            asked_qty, asked_ms = self._fetching.get(order.local_id, (Decimal(-1), 0))
+            recent = self._clock_ms() - asked_ms < RESOLVE_RETRY_MS
+            if report.filled_qty > asked_qty or not recent:
+                self._fetching[order.local_id] = (report.filled_qty, self._clock_ms())
+                self._resolve_now(order)
+            return
+        await self.apply(order, ExchangeReported(status=report.status,
+                                                 filled_qty=report.filled_qty))
 
     async def _withdrawn(self, local_id: str) -> None:
         order = self.book.get(local_id)
@@ -350,6 +358,7 @@ class Oms:
         sent = {k: v for k, v in self._resolve_sent_ms.items() if k in unresolved}
         self._resolve_sent_ms = sent
         self._withdraw_sent &= set(unresolved)
+        self._fetching = {k: v for k, v in self._fetching.items() if self.book.get(k)}
         for local_id, order in unresolved.items():
             patience_ms = (RESOLVE_AFTER_MS if order.state is OrderState.UNKNOWN
                            else IN_FLIGHT_STALE_MS)

@@ -60,7 +60,16 @@ class RateLimitHit:
 
 
 ExecutorCommand = PlaceOrder | CancelOrder | CancelAllOrders | CancelOrphan
-LimiterMsg = ExecutorCommand | Withdraw | RateLimitHit
+
+
+@attrs.frozen(kw_only=True)
+class CommandDone:
+    """Executor → limiter: a command's requests are over; its token's window starts."""
+
+    command: ExecutorCommand
+
+
+LimiterMsg = ExecutorCommand | Withdraw | RateLimitHit | CommandDone
 
 
 @attrs.frozen(kw_only=True)

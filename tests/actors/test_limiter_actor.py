@@ -10,7 +10,14 @@ import trio
 from ddmm.actors.limiter import Limiter
 from ddmm.config.schema import LimiterConfig
 from ddmm.domain.orders import Order, OrderState
-from ddmm.oms.messages import CancelOrder, ExecutorCommand, PlaceOrder, RateLimitHit, Withdraw
+from ddmm.oms.messages import (
+    CancelOrder,
+    CommandDone,
+    ExecutorCommand,
+    PlaceOrder,
+    RateLimitHit,
+    Withdraw,
+)
 
 
 def _place(n: int) -> PlaceOrder:
@@ -23,6 +30,7 @@ class Harness:
         self.to_limiter, inbox = trio.open_memory_channel[object](100)
         to_exec, self.from_limiter = trio.open_memory_channel[ExecutorCommand](100)
         self.withdrawn: list[str] = []
+        self.command_s = 0.0
         self.sent: list[tuple[float, ExecutorCommand]] = []
 
         async def withdrawn(local_id: str) -> None:
@@ -39,6 +47,11 @@ class Harness:
     async def _collect(self) -> None:
         async for command in self.from_limiter:
             self.sent.append((trio.current_time(), command))
+            self._nursery.start_soon(self._finish, command)
+
+    async def _finish(self, command: ExecutorCommand) -> None:
+        await trio.sleep(self.command_s)  # the executor's requests take this long
+        await self.to_limiter.send(CommandDone(command=command))
 
 
 def _max_in_any_window(times: list[float], window: float = 1.0) -> int:
@@ -90,3 +103,21 @@ async def test_rate_limit_answer_drains_and_pauses(autojump_clock: trio.testing.
         nursery.cancel_scope.cancel()
     assert h.sent[0][0] - start >= 2.5
     assert h.limiter.rate_limit_hits == 1
+
+
+async def test_a_token_comes_back_one_window_after_its_command_is_done(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A place is two requests spread over time: its window starts when it is done."""
+    async with trio.open_nursery() as nursery:
+        h = Harness(nursery)
+        h.command_s = 0.4
+        await h.start()
+        for n in range(6):
+            await h.to_limiter.send(_place(n))
+        await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    times = [t for t, _ in h.sent]
+    # Five go at once; the first is done at 0.4, so its token returns at 1.4, not 1.0.
+    assert times[:5] == [times[0]] * 5
+    assert times[5] - times[0] >= 1.4

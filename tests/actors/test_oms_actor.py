@@ -296,7 +296,7 @@ async def test_apply_event_for_an_unknown_order_fails_the_request(
             await h.ask("nope", BuildSent())
 
 
-async def test_report_with_more_filled_is_applied_and_fills_are_fetched_by_query(
+async def test_report_with_more_filled_fetches_fills_before_the_order_moves(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with harness() as h:
@@ -310,10 +310,11 @@ async def test_report_with_more_filled_is_applied_and_fills_are_fetched_by_query
         first = h.resolves()
         await h.send(report)  # the same news again: nothing more to fetch
         second = h.resolves()
+        # The order moves only when the executor's query has stored the fills.
+        unmoved = h.db.orders[bid.local_id]
     assert first == [bid.local_id]
     assert second == []
-    row = h.db.orders[bid.local_id]
-    assert (row.state, row.filled_qty) == (S.PARTIALLY_FILLED, Decimal(40))
+    assert (unmoved.state, unmoved.filled_qty) == (S.OPEN, Decimal(0))
 
 
 async def test_reconcile_without_one_of_our_live_orders_resolves_that_one(
