@@ -170,6 +170,7 @@ class Tree:
                  ticks: LatestValue[BookTick], url: str) -> None:
         self.config, self.session, self.ticks, self.url = config, session, ticks, url
         self.symbol = config.exchange.symbol
+        self.budget_window_s = config.limiter.capacity / config.limiter.refill_per_s
         self.status = FeedStatus()
         self.db: persistence.Persistence | None = None
         self.oms: oms.Oms | None = None
@@ -263,7 +264,8 @@ class Tree:
 
         await outbox.run(executor=self.executor, client=self.session.client, symbol=self.symbol,
                          cancel_all_on_start=self.config.risk.cancel_all_on_start,
-                         orders=orders, fault=fault_point, task_status=task_status)
+                         orders=orders, fault=fault_point,
+                         budget_window_s=self.budget_window_s, task_status=task_status)
 
     async def _start_account(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None
@@ -324,6 +326,9 @@ class Tree:
         """Cancel every open order of the account with our own client, then verify."""
         client = self.session.client
         with trio.move_on_after(self.config.risk.shutdown_cancel_deadline_s):
+            # The order path may have just spent the budget (the graceful cancel-all);
+            # this request bypasses the limiter, so it waits out one budget window.
+            await trio.sleep(self.budget_window_s)
             cancelled = await client.cancel_all(self.symbol)
             remaining = await client.open_orders(self.symbol)
             log.info("shutdown_cancel_all_done", cancelled=len(cancelled),

@@ -201,3 +201,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DdmmError as exc:
         print(f"ddmm: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except BaseExceptionGroup as group:
+        # A start-up failure (wrong password, refused key, exchange unreachable) reaches
+        # us wrapped by the nurseries it crossed: report it as the one error it is.
+        error = _sole_error(group)
+        if error is None:
+            raise
+        print(f"ddmm: {error}" if isinstance(error, ConfigError)
+              else f"ddmm: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_CONFIG if isinstance(error, ConfigError) else EXIT_FAILURE
+
+
+def _sole_error(group: BaseExceptionGroup[BaseException]) -> DdmmError | None:
+    """The only exception inside `group` (however nested) when it is a ddmm error."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 and isinstance(leaves[0], DdmmError) else None

@@ -248,6 +248,8 @@ class Oms:
             asked_qty, asked_ms = self._fetching.get(order.local_id, (Decimal(-1), 0))
             recent = self._clock_ms() - asked_ms < RESOLVE_RETRY_MS
             if report.filled_qty > asked_qty or not recent:
+                log.info("fill_reported", local_id=order.local_id,
+                         filled_qty=str(report.filled_qty))
                 self._fetching[order.local_id] = (report.filled_qty, self._clock_ms())
                 self._resolve_now(order)
             return

@@ -30,12 +30,15 @@ async def run(
     *, executor: Executor, client: DeltaDeFiClient, symbol: str, cancel_all_on_start: bool,
     orders: Callable[[], Awaitable[list[Order]]],
     fault: Callable[[str], None] = lambda point: None,
+    budget_window_s: float = 1.0,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Sweep once, report started, and end."""
     if cancel_all_on_start:
         cancelled = await client.cancel_all(symbol)
         log.info("start_cancel_all_done", cancelled=len(cancelled))
+        # This request bypassed the limiter: let its budget window pass before quoting.
+        await trio.sleep(budget_window_s)
     pending = await orders()
     for order in pending:
         await executor.resolve(order)

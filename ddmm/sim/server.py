@@ -12,6 +12,7 @@ async iterator of ticks; a timer task runs the engine's `advance` every
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import signal
 import time
@@ -95,8 +96,14 @@ def _test_account(seed: int, *, legacy_blob: bool = False) -> _TestAccount:
 def _engine_factory(
     sim_config: SimConfig, paper: PaperConfig, account: _TestAccount, options: EngineOptions | None
 ) -> Callable[[], SimExchange]:
+    generations = itertools.count()
+
     def make() -> SimExchange:
-        engine = SimExchange(sim_config, options=options)
+        # A state-losing restart builds a new engine. A real exchange never reissues an
+        # order or trade id, so each later engine draws its ids from a seed of its own.
+        generation = next(generations)
+        seed = sim_config.seed if generation == 0 else hash((sim_config.seed, generation))
+        engine = SimExchange(attrs.evolve(sim_config, seed=seed), options=options)
         balances = {"ADA": paper.ada, "USDM": paper.usdm}
         engine.add_account(account.credentials, balances, account_id=TEST_ACCOUNT_ID)
         return engine
