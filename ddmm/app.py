@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -85,14 +85,16 @@ async def feed_url(config: Config) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def exchange_config(config: Config, ticks: LatestValue[BookTick],
-                          redactor: SecretRedactor | None) -> AsyncIterator[Config]:
+                          redactor: SecretRedactor | None,
+                          clock_ms: Callable[[], int]) -> AsyncIterator[Config]:
     """The config to trade with: as given, or pointed at an embedded simulator (paper
     mode without an exchange URL), whose fresh state also gets a fresh database."""
     if config.mode != "paper" or config.exchange.rest_url is not None:
         yield config
         return
     async with trio.open_nursery() as nursery:
-        sim = await nursery.start(partial(serve_sim, config.sim, config.paper, reference=ticks))
+        sim = await nursery.start(partial(serve_sim, config.sim, config.paper, reference=ticks,
+                                          now_ms=clock_ms))
         if redactor is not None:
             redactor.add(sim.api_key)
             redactor.add(sim.trading_password)
@@ -133,17 +135,22 @@ def risk_limits(config: Config) -> RiskLimits:
 
 
 async def run_app(config: Config, *, stop: trio.Event | None = None,
-                  redactor: SecretRedactor | None = None) -> int:
-    """Run the whole bot until `stop` (or SIGINT/SIGTERM); returns the exit code."""
-    stop = stop or trio.Event()
+                  redactor: SecretRedactor | None = None,
+                  clock_ms: Callable[[], int] = wall_ms) -> int:
+    """Run the whole bot until `stop` (or SIGINT/SIGTERM); returns the exit code.
+
+    `clock_ms` is the wall clock of every timestamp and age (orders, fills, UTC days);
+    a virtual-time run passes one that follows Trio's clock.
+    """
+    stop = trio.Event() if stop is None else stop
     ticks: LatestValue[BookTick] = LatestValue()
     async with trio.open_nursery() as outside, feed_url(config) as url, \
-            exchange_config(config, ticks, redactor) as trading:
+            exchange_config(config, ticks, redactor, clock_ms) as trading:
         outside.start_soon(set_on_signals, stop)
         session = await open_session(trading.exchange,
                                      rng=random.Random(config.supervisor.seed))
         try:
-            code = await _run_tree(trading, session, ticks, url, stop)
+            code = await _run_tree(Tree(trading, session, ticks, url, clock_ms), stop)
         finally:
             with trio.CancelScope(shield=True):
                 await session.client.aclose()
@@ -151,13 +158,11 @@ async def run_app(config: Config, *, stop: trio.Event | None = None,
     return code
 
 
-async def _run_tree(config: Config, session: ExchangeSession, ticks: LatestValue[BookTick],
-                    url: str, stop: trio.Event) -> int:
-    tree = Tree(config, session, ticks, url)
+async def _run_tree(tree: Tree, stop: trio.Event) -> int:
     tree_stop = trio.Event()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(tree.stop_gracefully, stop, tree_stop)
-        code = await run_root(supervisor_spec(config), tree.children(),
+        code = await run_root(supervisor_spec(tree.config), tree.children(),
                               safe_stop=tree.safe_stop, stop=tree_stop)
         nursery.cancel_scope.cancel()
     return code
@@ -167,8 +172,9 @@ class Tree:
     """The actors' channels and shared handles, and their child specs in start order."""
 
     def __init__(self, config: Config, session: ExchangeSession,
-                 ticks: LatestValue[BookTick], url: str) -> None:
+                 ticks: LatestValue[BookTick], url: str, clock_ms: Callable[[], int]) -> None:
         self.config, self.session, self.ticks, self.url = config, session, ticks, url
+        self.clock_ms = clock_ms
         self.symbol = config.exchange.symbol
         self.budget_window_s = config.limiter.capacity / config.limiter.refill_per_s
         self.status = FeedStatus()
@@ -206,7 +212,8 @@ class Tree:
                 policy=requote_policy_from_config(c.requote),
                 is_stale=lambda: self.status.stale,
                 max_jump_bps=Decimal(c.feed.max_jump_bps),
-                ladder_log_interval_s=c.ops.ladder_log_interval_s, clock_ns=time.time_ns)),
+                ladder_log_interval_s=c.ops.ladder_log_interval_s,
+                clock_ns=lambda: self.clock_ms() * 1_000_000)),
             ChildSpec("reporter", partial(run_reporter, [feed_snapshot(self.ticks, self.status),
                                                          self.order_snapshot,
                                                          self.account_snapshot],
@@ -225,7 +232,7 @@ class Tree:
         self.oms = oms.Oms(db=self.db, limiter=self.limiter_send, executor=self.exec_send,
                            policy=requote_policy_from_config(self.config.requote),
                            limits=risk_limits(self.config), symbol=self.symbol,
-                           clock_ms=wall_ms, fault=fault_point)
+                           clock_ms=self.clock_ms, fault=fault_point)
         await oms.run(self.oms, self.oms_recv, task_status=task_status)
 
     async def _apply(self, local_id: str, event: Any, detail: dict[str, Any]) -> Order:
@@ -238,7 +245,7 @@ class Tree:
         self.executor = executor.Executor(
             client=self.session.client, sign_tx_hex=self.session.signer.sign_tx_hex,
             apply=self._apply, limiter=self.limiter_send, db=self.db, symbol=self.symbol,
-            fault=fault_point, conditions=self._condition, clock_ms=wall_ms)
+            fault=fault_point, conditions=self._condition, clock_ms=self.clock_ms)
         await executor.run(self.executor, self.exec_recv, task_status=task_status)
 
     def _condition(self, change: account_actor.ConditionChanged) -> None:
@@ -271,7 +278,7 @@ class Tree:
         assert self.db is not None
         self.account = account_actor.Account(
             db=self.db, ticks=self.ticks, limits=risk_limits(self.config),
-            quoter=self.quoter_send, oms=self.oms_send, clock_ms=wall_ms,
+            quoter=self.quoter_send, oms=self.oms_send, clock_ms=self.clock_ms,
             base_asset=self.session.rules.base_asset,
             quote_asset=self.session.rules.quote_asset)
         await account_actor.run(self.account, self.account_recv, task_status=task_status)
@@ -280,7 +287,7 @@ class Tree:
         assert self.db is not None
         rec = reconciler.Reconciler(
             client=self.session.client, db=self.db, symbol=self.symbol, oms=self.oms_send,
-            account=self.account_send, executor=self.exec_send, clock_ms=wall_ms)
+            account=self.account_send, executor=self.exec_send, clock_ms=self.clock_ms)
         await reconciler.run(rec, interval_s=self.config.risk.reconcile_interval_s,
                              orphan_sweep_s=self.config.risk.orphan_sweep_interval_s,
                              task_status=task_status)

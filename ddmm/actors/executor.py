@@ -194,6 +194,11 @@ class Executor:
     async def resolve(self, order: Order) -> None:
         """Settle `order` with the exchange's view; resubmit only the persisted tx, and
         only while the exchange still shows it `building`."""
+        # The request may have waited in the mailbox while the order moved on: decide on
+        # the stored order, never on the snapshot the request carried.
+        stored = await self._db.get_order(order.local_id)
+        if stored is not None:
+            order = stored.to_order()
         if order.exchange_order_id is None:
             # Never built, or built without our knowing the id: nothing was submitted,
             # and an unsubmitted build expires at the exchange.
