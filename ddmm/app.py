@@ -31,7 +31,7 @@ from ddmm.actors.limiter import Limiter
 from ddmm.actors.reporter import feed_snapshot, run_reporter
 from ddmm.config import Config, Secret
 from ddmm.domain.market import BookTick
-from ddmm.domain.orders import LIVE_STATES, Order
+from ddmm.domain.orders import LIVE_STATES, Order, OrderState
 from ddmm.domain.quotes import TargetLadder
 from ddmm.errors import PersistenceError
 from ddmm.exchange.account_stream import AccountStream
@@ -242,11 +242,24 @@ class Tree:
 
     async def _start_executor(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None
+        restarted = self.executor is not None
         self.executor = executor.Executor(
             client=self.session.client, sign_tx_hex=self.session.signer.sign_tx_hex,
             apply=self._apply, limiter=self.limiter_send, db=self.db, symbol=self.symbol,
             fault=fault_point, conditions=self._condition, clock_ms=self.clock_ms)
+        if restarted:
+            # The requests of the executor that crashed died with it: settle what they
+            # left uncertain before taking new commands (the outbox's job at start-up).
+            in_flight = [o for o in await self._orders() if o.state is not OrderState.NEW]
+            for order in in_flight:
+                await self.executor.resolve(order)
+            log.info("executor_restart_settled", orders=len(in_flight))
         await executor.run(self.executor, self.exec_recv, task_status=task_status)
+
+    async def _orders(self) -> list[Order]:
+        """The OMS's non-final orders."""
+        return await request(self.oms_send, lambda reply: oms.SnapshotRequest(reply=reply),
+                             timeout_s=APPLY_TIMEOUT_S)
 
     def _condition(self, change: account_actor.ConditionChanged) -> None:
         try:
@@ -264,14 +277,9 @@ class Tree:
 
     async def _start_outbox(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.executor is not None
-
-        async def orders() -> list[Order]:
-            return await request(self.oms_send,
-                                 lambda reply: oms.SnapshotRequest(reply=reply), timeout_s=30)
-
         await outbox.run(executor=self.executor, client=self.session.client, symbol=self.symbol,
                          cancel_all_on_start=self.config.risk.cancel_all_on_start,
-                         orders=orders, fault=fault_point,
+                         orders=self._orders, fault=fault_point,
                          budget_window_s=self.budget_window_s, task_status=task_status)
 
     async def _start_account(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:

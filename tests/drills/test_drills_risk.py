@@ -94,8 +94,12 @@ def test_r2_daily_loss_halts_and_cancels_everything(workdir: Path) -> None:
     # A 2 % exchange fee outweighs the spread: every fill is a loss at mid.
     lossy = {**BUSY_SIM, "DDMM_SIM__COMMISSION_BPS": "200"}
     with drill(workdir, lossy, DDMM_RISK__MAX_DAILY_LOSS="0.0001") as d, quoting(d) as bot:
-        halt = bot.wait_event("trading_halted", timeout_s=40,
-                              where=lambda e: e.get("kind") == "daily_loss")[0]
+        bot.wait_event("trading_halted", timeout_s=40,
+                       where=lambda e: e.get("kind") == "daily_loss")
+        # The account latches the halt; the OMS stops placing once its risk state says so.
+        halt = bot.wait_event("risk_changed", timeout_s=10, where=lambda e: (
+            e.get("mode") == "halted" and any("daily loss" in r for r in e.get("reasons", []))
+        ))[0]
         started_s = time.monotonic()
         wait_until(lambda: d.sim.open_count() == 0, "everything cancelled", 10)
         cancelled_s = time.monotonic() - started_s
