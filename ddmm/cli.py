@@ -174,7 +174,10 @@ def _status(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from ddmm.app import run_bot
 
-    return run_bot(load_from_args(args))
+    config = load_from_args(args)
+    if config.mode == "backtest":
+        raise ConfigError("mode: backtest is not available yet (SPEC §1); use paper or live")
+    return run_bot(config)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
