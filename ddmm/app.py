@@ -42,6 +42,7 @@ from ddmm.feeds.status import FeedStatus
 from ddmm.logging import SecretRedactor, configure_logging
 from ddmm.oms.messages import ExecutorMsg, LimiterMsg
 from ddmm.oms.risk import RiskLimits
+from ddmm.ops import server as ops_server
 from ddmm.persistence import actor as persistence
 from ddmm.quoting.params import ladder_params_from_config, requote_policy_from_config
 from ddmm.runtime.latest import LatestValue
@@ -218,6 +219,7 @@ class Tree:
                                                          self.order_snapshot,
                                                          self.account_snapshot],
                                           interval_s=c.ops.ladder_log_interval_s)),
+            ChildSpec("ops", self._start_ops),
         ]
 
     async def _start_persistence(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -304,6 +306,34 @@ class Tree:
         stream = AccountStream.from_config(self.config.exchange)
         await account_watcher.run(stream, self.session.client, self.symbol, oms=self.oms_send,
                                   account=self.account_send, task_status=task_status)
+
+    async def _start_ops(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        feed = feed_snapshot(self.ticks, self.status)
+
+        def snapshot() -> dict[str, Any]:
+            return {**feed(), **self.order_snapshot(), **self.account_snapshot()}
+
+        async def stop() -> None:
+            await self.account_send.send(account_actor.ConditionChanged(
+                kind="ops_stop", active=True, reason="stop requested on the ops endpoint"))
+
+        async def resume() -> None:
+            await self.account_send.send(account_actor.ConditionChanged(
+                kind="ops_stop", active=False, reason="resume requested on the ops endpoint"))
+            await self.account_send.send(account_actor.ResumeRequested())
+
+        app = ops_server.create_app(snapshot, stop=stop, resume=resume)
+        ops = self.config.ops
+        try:
+            await ops_server.run(ops.host, ops.port, app, task_status=task_status)
+        except* OSError as group:
+            # Trading does not depend on the ops port: say so loudly and carry on without.
+            cause: BaseException = group
+            while isinstance(cause, BaseExceptionGroup):
+                cause = cause.exceptions[0]
+            log.error("ops_unavailable", host=ops.host, port=ops.port, error=str(cause))
+            task_status.started()
+            await trio.sleep_forever()
 
     def order_snapshot(self) -> dict[str, Any]:
         """Open orders per side and fills, for the status line."""

@@ -1,0 +1,1 @@
+"""Operations surface: health verdict, Prometheus metrics text, the ops HTTP app."""

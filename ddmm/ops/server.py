@@ -1,0 +1,71 @@
+"""The ops HTTP server on loopback (SPEC §8): health, metrics, stop, resume.
+
+`GET /health` answers 200 only when the feed is fresh, the exchange answers and nothing
+halts trading (503 otherwise), with the snapshot as JSON; `GET /metrics` is Prometheus
+text; `POST /stop` halts trading (everything cancelled, nothing placed) until
+`POST /resume`. The app only reads snapshots and sends messages: it owns no bot state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from typing import Any
+
+import structlog
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from ddmm.ops.metrics import health, prometheus_text
+
+log = structlog.get_logger(actor="ops")
+
+Snapshot = Callable[[], Mapping[str, Any]]
+
+
+def create_app(snapshot: Snapshot, *, stop: Callable[[], Awaitable[None]],
+               resume: Callable[[], Awaitable[None]]) -> Starlette:
+    async def get_health(request: Request) -> Response:
+        current = dict(snapshot())
+        healthy, problems = health(current)
+        body = {"healthy": healthy, "problems": problems, "status": current}
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    async def get_metrics(request: Request) -> Response:
+        return PlainTextResponse(prometheus_text(snapshot()),
+                                 media_type="text/plain; version=0.0.4")
+
+    async def post_stop(request: Request) -> Response:
+        await stop()
+        log.warning("ops_stop_requested")
+        return JSONResponse({"stopping": True})
+
+    async def post_resume(request: Request) -> Response:
+        await resume()
+        log.warning("ops_resume_requested")
+        return JSONResponse({"resuming": True})
+
+    return Starlette(routes=[
+        Route("/health", get_health), Route("/metrics", get_metrics),
+        Route("/stop", post_stop, methods=["POST"]),
+        Route("/resume", post_resume, methods=["POST"]),
+    ])
+
+
+async def run(host: str, port: int, app: Starlette, *,
+              task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve `app` on host:port (0 = any free port) until cancelled; started(url)."""
+    config = HypercornConfig()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = None
+    asgi: Any = app  # hypercorn's ASGI protocol types do not cover Starlette
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(partial(serve, asgi, config, mode="asgi"))
+        log.info("ops_serving", url=binds[0])
+        task_status.started(binds[0])
