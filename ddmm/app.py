@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import structlog
@@ -48,7 +48,7 @@ from ddmm.quoting.params import ladder_params_from_config, requote_policy_from_c
 from ddmm.runtime.latest import LatestValue
 from ddmm.runtime.reply import request
 from ddmm.runtime.root import run_root, set_on_signals
-from ddmm.runtime.supervisor import ChildSpec, SupervisorSpec
+from ddmm.runtime.supervisor import ChildSpec, SupervisorHandle, SupervisorSpec
 from ddmm.sim.server import serve_sim
 
 log = structlog.get_logger(actor="app")
@@ -164,9 +164,21 @@ async def _run_tree(tree: Tree, stop: trio.Event) -> int:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(tree.stop_gracefully, stop, tree_stop)
         code = await run_root(supervisor_spec(tree.config), tree.children(),
-                              safe_stop=tree.safe_stop, stop=tree_stop)
+                              safe_stop=tree.safe_stop, stop=tree_stop,
+                              task_status=cast(Any, _KeepHandle(tree)))
         nursery.cancel_scope.cancel()
     return code
+
+
+@attrs.define
+class _KeepHandle:
+    """Receives the root supervisor's handle (restart counts, child states) for the
+    status report and the ops endpoint."""
+
+    tree: Tree
+
+    def started(self, value: SupervisorHandle | None = None) -> None:
+        self.tree.supervisor = value
 
 
 class Tree:
@@ -183,6 +195,7 @@ class Tree:
         self.oms: oms.Oms | None = None
         self.executor: executor.Executor | None = None
         self.account: account_actor.Account | None = None
+        self.supervisor: SupervisorHandle | None = None
         limiter_size = oms.limiter_mailbox_size(config.risk.max_open_orders)
         self.oms_send, self.oms_recv = trio.open_memory_channel[oms.OmsMsg](MAILBOX)
         self.limiter_send, self.limiter_recv = trio.open_memory_channel[LimiterMsg](limiter_size)
@@ -311,7 +324,9 @@ class Tree:
         feed = feed_snapshot(self.ticks, self.status)
 
         def snapshot() -> dict[str, Any]:
-            return {**feed(), **self.order_snapshot(), **self.account_snapshot()}
+            actors = dict(self.supervisor.statuses) if self.supervisor else {}
+            return {**feed(), **self.order_snapshot(), **self.account_snapshot(),
+                    "actors": actors}
 
         async def stop() -> None:
             await self.account_send.send(account_actor.ConditionChanged(
@@ -343,8 +358,10 @@ class Tree:
         bids = sum(1 for order in live if order.side == "buy")
         fills = self.executor.fills_recorded if self.executor else 0
         risk = self.oms.risk
+        restarts = self.supervisor.restart_counts if self.supervisor else {}
         return {"open_bids": bids, "open_asks": len(live) - bids, "orders_pending":
-                len(self.oms.book) - len(live), "fills": fills, "risk": risk.mode.value}
+                len(self.oms.book) - len(live), "fills": fills, "risk": risk.mode.value,
+                "actor_restarts": dict(restarts)}
 
     def account_snapshot(self) -> dict[str, Any]:
         """Inventory and risk inputs, for the status line."""
