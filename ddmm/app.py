@@ -3,10 +3,8 @@
 Paper mode needs no internet: the Binance feed comes from the loopback fake server
 (recorded replay or synthetic walk) and, unless an exchange URL is configured, DeltaDeFi
 is the project's simulator started in-process on loopback. Those stand-ins for the
-outside world live outside the supervision tree; the tree holds only the bot's actors,
-started in dependency order: persistence, OMS, executor, limiter, outbox (settles the
-previous run before anything quotes), account, account watcher, feed, quoter, reporter.
-Whatever ends the run, the root's safe stop cancels every open order.
+outside world live outside the supervision tree; the tree (`ddmm.tree`) holds only the
+bot's actors. Whatever ends the run, the root's safe stop cancels every open order.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 from functools import partial
 from typing import Any, cast
 
@@ -24,37 +21,18 @@ import attrs
 import structlog
 import trio
 
-from ddmm.actors import account as account_actor
-from ddmm.actors import account_watcher, executor, oms, outbox, quoter, reconciler, stop_watch
-from ddmm.actors.feed import run_feed
-from ddmm.actors.limiter import Limiter
-from ddmm.actors.reporter import feed_snapshot, run_reporter
 from ddmm.config import Config, Secret
 from ddmm.domain.market import BookTick
-from ddmm.domain.orders import LIVE_STATES, Order, OrderState
-from ddmm.domain.quotes import TargetLadder
-from ddmm.errors import PersistenceError
-from ddmm.exchange.account_stream import AccountStream
-from ddmm.exchange.session import ExchangeSession, open_session
-from ddmm.faults import fault_point, raise_point
+from ddmm.exchange.session import open_session
 from ddmm.feeds.fake_server import serve_locally
-from ddmm.feeds.status import FeedStatus
 from ddmm.logging import SecretRedactor, configure_logging
-from ddmm.oms.messages import ExecutorMsg, LimiterMsg
-from ddmm.oms.risk import RiskLimits
-from ddmm.ops import server as ops_server
-from ddmm.persistence import actor as persistence
-from ddmm.quoting.params import ladder_params_from_config, requote_policy_from_config
 from ddmm.runtime.latest import LatestValue
-from ddmm.runtime.reply import request
 from ddmm.runtime.root import run_root, set_on_signals
-from ddmm.runtime.supervisor import ChildSpec, SupervisorHandle, SupervisorSpec
+from ddmm.runtime.supervisor import SupervisorSpec
 from ddmm.sim.server import serve_sim
+from ddmm.tree import KeepHandle, Tree
 
 log = structlog.get_logger(actor="app")
-
-MAILBOX = 64
-APPLY_TIMEOUT_S = 30.0
 
 
 def run_bot(config: Config) -> int:
@@ -113,26 +91,11 @@ async def exchange_config(config: Config, ticks: LatestValue[BookTick],
         nursery.cancel_scope.cancel()
 
 
-async def _with_raise_point(point: str, start: Any, *,
-                            task_status: Any = trio.TASK_STATUS_IGNORED, **kwargs: Any) -> None:
-    """Run an actor with a raise point just after it has started (crash-loop drill C13)."""
-    async with trio.open_nursery() as nursery:
-        task_status.started(await nursery.start(partial(start, **kwargs)))
-        raise_point(point)
-
-
 def supervisor_spec(config: Config) -> SupervisorSpec:
     sup = config.supervisor
     return SupervisorSpec(max_restarts=sup.max_restarts, window_s=sup.window_s,
                           backoff_initial_s=sup.backoff_initial_s,
                           backoff_max_s=sup.backoff_max_s, seed=sup.seed)
-
-
-def risk_limits(config: Config) -> RiskLimits:
-    risk = config.risk
-    return RiskLimits(max_position=risk.max_position, max_skew=risk.max_skew,
-                      max_open_orders=risk.max_open_orders,
-                      max_daily_loss=risk.max_daily_loss)
 
 
 async def run_app(config: Config, *, stop: trio.Event | None = None,
@@ -165,233 +128,8 @@ async def _run_tree(tree: Tree, stop: trio.Event) -> int:
         nursery.start_soon(tree.stop_gracefully, stop, tree_stop)
         code = await run_root(supervisor_spec(tree.config), tree.children(),
                               safe_stop=tree.safe_stop, stop=tree_stop,
-                              task_status=cast(Any, _KeepHandle(tree)))
+                              task_status=cast(Any, KeepHandle(tree)))
         nursery.cancel_scope.cancel()
     return code
 
 
-@attrs.define
-class _KeepHandle:
-    """Receives the root supervisor's handle (restart counts, child states) for the
-    status report and the ops endpoint."""
-
-    tree: Tree
-
-    def started(self, value: SupervisorHandle | None = None) -> None:
-        self.tree.supervisor = value
-
-
-class Tree:
-    """The actors' channels and shared handles, and their child specs in start order."""
-
-    def __init__(self, config: Config, session: ExchangeSession,
-                 ticks: LatestValue[BookTick], url: str, clock_ms: Callable[[], int]) -> None:
-        self.config, self.session, self.ticks, self.url = config, session, ticks, url
-        self.clock_ms = clock_ms
-        self.symbol = config.exchange.symbol
-        self.budget_window_s = config.limiter.capacity / config.limiter.refill_per_s
-        self.status = FeedStatus()
-        self.db: persistence.Persistence | None = None
-        self.oms: oms.Oms | None = None
-        self.executor: executor.Executor | None = None
-        self.account: account_actor.Account | None = None
-        self.supervisor: SupervisorHandle | None = None
-        limiter_size = oms.limiter_mailbox_size(config.risk.max_open_orders)
-        self.oms_send, self.oms_recv = trio.open_memory_channel[oms.OmsMsg](MAILBOX)
-        self.limiter_send, self.limiter_recv = trio.open_memory_channel[LimiterMsg](limiter_size)
-        self.exec_send, self.exec_recv = trio.open_memory_channel[ExecutorMsg](MAILBOX)
-        self.quoter_send, self.quoter_recv = trio.open_memory_channel[quoter.QuoterMsg](MAILBOX)
-        self.targets_send, self.targets_recv = trio.open_memory_channel[TargetLadder](4)
-        self.account_send, self.account_recv = trio.open_memory_channel[
-            account_actor.AccountMsg](MAILBOX)
-
-    def children(self) -> list[ChildSpec]:
-        c = self.config
-        return [
-            ChildSpec("persistence", self._start_persistence, shutdown_s=15.0),
-            ChildSpec("oms", self._start_oms),
-            ChildSpec("executor", self._start_executor),
-            ChildSpec("limiter", self._start_limiter),
-            ChildSpec("outbox", self._start_outbox, restart="transient"),
-            ChildSpec("account", self._start_account),
-            ChildSpec("stop_watch", partial(stop_watch.run, c.risk.stop_file, self.account_send)),
-            ChildSpec("account_watcher", self._start_watcher),
-            ChildSpec("reconciler", self._start_reconciler),
-            ChildSpec("feed", partial(run_feed, c.feed, self.ticks, self.status, url=self.url,
-                                      rng=random.Random(c.supervisor.seed))),
-            ChildSpec("quoter", partial(
-                _with_raise_point, "quoter_start",
-                quoter.run, book=self.ticks, inbox=self.quoter_recv, targets=self.oms_send,
-                params=ladder_params_from_config(c.quote, self.session.quoting_rules()),
-                policy=requote_policy_from_config(c.requote),
-                is_stale=lambda: self.status.stale,
-                max_jump_bps=Decimal(c.feed.max_jump_bps),
-                ladder_log_interval_s=c.ops.ladder_log_interval_s,
-                clock_ns=lambda: self.clock_ms() * 1_000_000)),
-            ChildSpec("reporter", partial(run_reporter, [feed_snapshot(self.ticks, self.status),
-                                                         self.order_snapshot,
-                                                         self.account_snapshot],
-                                          interval_s=c.ops.ladder_log_interval_s)),
-            ChildSpec("ops", self._start_ops),
-        ]
-
-    async def _start_persistence(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        async with persistence.open_persistence(self.config.persistence) as db:
-            self.db = db
-            task_status.started()
-            await db.wait_stopped()
-            raise PersistenceError("the database thread stopped")
-
-    async def _start_oms(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        assert self.db is not None
-        self.oms = oms.Oms(db=self.db, limiter=self.limiter_send, executor=self.exec_send,
-                           policy=requote_policy_from_config(self.config.requote),
-                           limits=risk_limits(self.config), symbol=self.symbol,
-                           clock_ms=self.clock_ms, fault=fault_point)
-        await oms.run(self.oms, self.oms_recv, task_status=task_status)
-
-    async def _apply(self, local_id: str, event: Any, detail: dict[str, Any]) -> Order:
-        return await request(self.oms_send, lambda reply: oms.ApplyEvent(
-            local_id=local_id, event=event, reply=reply, detail=detail),
-            timeout_s=APPLY_TIMEOUT_S)
-
-    async def _start_executor(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        assert self.db is not None
-        restarted = self.executor is not None
-        self.executor = executor.Executor(
-            client=self.session.client, sign_tx_hex=self.session.signer.sign_tx_hex,
-            apply=self._apply, limiter=self.limiter_send, db=self.db, symbol=self.symbol,
-            fault=fault_point, conditions=self._condition, clock_ms=self.clock_ms)
-        if restarted:
-            # The requests of the executor that crashed died with it: settle what they
-            # left uncertain before taking new commands (the outbox's job at start-up).
-            in_flight = [o for o in await self._orders() if o.state is not OrderState.NEW]
-            for order in in_flight:
-                await self.executor.resolve(order)
-            log.info("executor_restart_settled", orders=len(in_flight))
-        await executor.run(self.executor, self.exec_recv, task_status=task_status)
-
-    async def _orders(self) -> list[Order]:
-        """The OMS's non-final orders."""
-        return await request(self.oms_send, lambda reply: oms.SnapshotRequest(reply=reply),
-                             timeout_s=APPLY_TIMEOUT_S)
-
-    def _condition(self, change: account_actor.ConditionChanged) -> None:
-        try:
-            self.account_send.send_nowait(change)
-        except trio.WouldBlock:
-            log.warning("condition_dropped", kind=change.kind)  # the next answer repeats it
-
-    async def _start_limiter(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        async def withdrawn(local_id: str) -> None:
-            await self.oms_send.send(oms.Withdrawn(local_id=local_id))
-
-        limiter = Limiter(self.config.limiter, self.exec_send, withdrawn,
-                          random.Random(self.config.supervisor.seed))
-        await limiter.run(self.limiter_recv, task_status=task_status)
-
-    async def _start_outbox(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        assert self.executor is not None
-        await outbox.run(executor=self.executor, client=self.session.client, symbol=self.symbol,
-                         cancel_all_on_start=self.config.risk.cancel_all_on_start,
-                         orders=self._orders, fault=fault_point,
-                         budget_window_s=self.budget_window_s, task_status=task_status)
-
-    async def _start_account(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        assert self.db is not None
-        self.account = account_actor.Account(
-            db=self.db, ticks=self.ticks, limits=risk_limits(self.config),
-            quoter=self.quoter_send, oms=self.oms_send, clock_ms=self.clock_ms,
-            base_asset=self.session.rules.base_asset,
-            quote_asset=self.session.rules.quote_asset)
-        await account_actor.run(self.account, self.account_recv, task_status=task_status)
-
-    async def _start_reconciler(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        assert self.db is not None
-        rec = reconciler.Reconciler(
-            client=self.session.client, db=self.db, symbol=self.symbol, oms=self.oms_send,
-            account=self.account_send, executor=self.exec_send, clock_ms=self.clock_ms)
-        await reconciler.run(rec, interval_s=self.config.risk.reconcile_interval_s,
-                             orphan_sweep_s=self.config.risk.orphan_sweep_interval_s,
-                             task_status=task_status)
-
-    async def _start_watcher(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        stream = AccountStream.from_config(self.config.exchange)
-        await account_watcher.run(stream, self.session.client, self.symbol, oms=self.oms_send,
-                                  account=self.account_send, task_status=task_status)
-
-    async def _start_ops(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        feed = feed_snapshot(self.ticks, self.status)
-
-        def snapshot() -> dict[str, Any]:
-            actors = dict(self.supervisor.statuses) if self.supervisor else {}
-            return {**feed(), **self.order_snapshot(), **self.account_snapshot(),
-                    "actors": actors}
-
-        async def stop() -> None:
-            await self.account_send.send(account_actor.ConditionChanged(
-                kind="ops_stop", active=True, reason="stop requested on the ops endpoint"))
-
-        async def resume() -> None:
-            await self.account_send.send(account_actor.ConditionChanged(
-                kind="ops_stop", active=False, reason="resume requested on the ops endpoint"))
-            await self.account_send.send(account_actor.ResumeRequested())
-
-        app = ops_server.create_app(snapshot, stop=stop, resume=resume)
-        ops = self.config.ops
-        try:
-            await ops_server.run(ops.host, ops.port, app, task_status=task_status)
-        except* OSError as group:
-            # Trading does not depend on the ops port: say so loudly and carry on without.
-            cause: BaseException = group
-            while isinstance(cause, BaseExceptionGroup):
-                cause = cause.exceptions[0]
-            log.error("ops_unavailable", host=ops.host, port=ops.port, error=str(cause))
-            task_status.started()
-            await trio.sleep_forever()
-
-    def order_snapshot(self) -> dict[str, Any]:
-        """Open orders per side and fills, for the status line."""
-        if self.oms is None:
-            return {}
-        live = self.oms.book.in_states(LIVE_STATES)
-        bids = sum(1 for order in live if order.side == "buy")
-        fills = self.executor.fills_recorded if self.executor else 0
-        risk = self.oms.risk
-        restarts = self.supervisor.restart_counts if self.supervisor else {}
-        return {"open_bids": bids, "open_asks": len(live) - bids, "orders_pending":
-                len(self.oms.book) - len(live), "fills": fills, "risk": risk.mode.value,
-                "actor_restarts": dict(restarts)}
-
-    def account_snapshot(self) -> dict[str, Any]:
-        """Inventory and risk inputs, for the status line."""
-        if self.account is None or self.account.inventory is None:
-            return {}
-        inventory = self.account.inventory
-        return {"ada": str(inventory.ada_total), "usdm": str(inventory.usdm_total),
-                "position": str(self.account.last_position),
-                "daily_pnl": str(self.account.last_daily_pnl.quantize(Decimal("0.01"))),
-                "halts": list(self.account.halts) + list(self.account.conditions)}
-
-    async def stop_gracefully(self, requested: trio.Event, tree_stop: trio.Event) -> None:
-        """On a stop request: stop quoting and cancel through the order path (so every
-        cancel is recorded), wait until nothing is live or the deadline passes, then stop
-        the tree; the root's safe stop then runs a final cancel-all."""
-        await requested.wait()
-        with trio.move_on_after(self.config.risk.shutdown_cancel_deadline_s / 2):
-            await self.oms_send.send(oms.StopQuoting(reason="shutdown"))
-            if self.oms is not None:
-                await self.oms.went_quiet.wait()
-        tree_stop.set()
-
-    async def safe_stop(self, cause: BaseException | None) -> None:
-        """Cancel every open order of the account with our own client, then verify."""
-        client = self.session.client
-        with trio.move_on_after(self.config.risk.shutdown_cancel_deadline_s):
-            # The order path may have just spent the budget (the graceful cancel-all);
-            # this request bypasses the limiter, so it waits out one budget window.
-            await trio.sleep(self.budget_window_s)
-            cancelled = await client.cancel_all(self.symbol)
-            remaining = await client.open_orders(self.symbol)
-            log.info("shutdown_cancel_all_done", cancelled=len(cancelled),
-                     still_open=len(remaining), cause=repr(cause))
