@@ -38,13 +38,9 @@ log = structlog.get_logger(actor="app")
 def run_bot(config: Config) -> int:
     """Configure logging and run the bot until a stop signal; returns the exit code."""
     redactor = configure_logging(level=config.logging.level, pretty=config.logging.pretty,
-                                 secrets=_secrets(config), file=config.logging.file)
+                                 secrets=config.exchange.secret_values(),
+                                 file=config.logging.file)
     return trio.run(partial(run_app, config, redactor=redactor))
-
-
-def _secrets(config: Config) -> list[str]:
-    values = (config.exchange.api_key, config.exchange.trading_password)
-    return [value.reveal() for value in values if value is not None]
 
 
 def wall_ms() -> int:

@@ -132,8 +132,8 @@ def _cancel_all(args: argparse.Namespace) -> int:
     if config.mode == "paper" and exchange.rest_url is None:
         raise ConfigError("exchange.rest_url: paper mode needs the simulator's URL "
                           "(the embedded one lives inside the running bot)")
-    secrets = [s.reveal() for s in (exchange.api_key, exchange.trading_password) if s]
-    configure_logging(level=config.logging.level, pretty=config.logging.pretty, secrets=secrets)
+    configure_logging(level=config.logging.level, pretty=config.logging.pretty,
+                      secrets=exchange.secret_values())
 
     async def cancel() -> int:
         async with DeltaDeFiClient.from_config(exchange) as client:

@@ -25,7 +25,7 @@ import attrs
 import structlog
 import trio
 
-from ddmm.domain.orders import LIVE_STATES, ExchangeStatus, Order, OrderState
+from ddmm.domain.orders import FINAL_STATES, LIVE_STATES, ExchangeStatus, Order, OrderState
 from ddmm.domain.quotes import CancelIntent, PlaceIntent, TargetLadder
 from ddmm.oms.book import OrderBook
 from ddmm.oms.messages import (
@@ -162,8 +162,7 @@ class Oms:
 
     async def load(self) -> None:
         """Reload every non-final order from the database (restart or start-up)."""
-        records = await self._db.orders_in_states(set(OrderState) - {
-            OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.FAILED})
+        records = await self._db.orders_in_states(set(OrderState) - FINAL_STATES)
         self.book = OrderBook(record.to_order() for record in records)
         log.info("oms_loaded", orders=len(self.book), book=repr(self.book))
 

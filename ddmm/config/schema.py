@@ -165,6 +165,10 @@ class ExchangeConfig:
     api_key: Secret | None = None
     trading_password: Secret | None = None
 
+    def secret_values(self) -> list[str]:
+        """The credentials in clear, for the log redactor only."""
+        return [s.reveal() for s in (self.api_key, self.trading_password) if s is not None]
+
 
 @attrs.frozen(kw_only=True)
 class PersistenceConfig:

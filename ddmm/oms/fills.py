@@ -19,8 +19,8 @@ ADA_UNITS = frozenset({"", "lovelace", "ada"})
 
 
 def fee_asset(unit: str) -> str:
-    """The commission's asset name: ADA for lovelace, else the unit as given."""
-    return "ADA" if unit.lower() in ADA_UNITS else "USDM" if unit else unit
+    """The commission's asset name: ADA for lovelace (or no unit), else the quote, USDM."""
+    return "ADA" if unit.lower() in ADA_UNITS else "USDM"
 
 
 def fill_records(order: Order, answer: ExchangeOrder) -> Iterator[FillRecord]:
