@@ -155,7 +155,8 @@ class Tree:
         self.executor = executor.Executor(
             client=self.session.client, sign_tx_hex=self.session.signer.sign_tx_hex,
             apply=self._apply, limiter=self.limiter_send, db=self.db, symbol=self.symbol,
-            fault=fault_point, conditions=self._condition, clock_ms=self.clock_ms)
+            fault=fault_point, conditions=self._condition, clock_ms=self.clock_ms,
+            fee_assets=self.session.fee_assets(), fills_changed=self._fills_changed)
         if restarted:
             # The requests of the executor that crashed died with it: settle what they
             # left uncertain before taking new commands (the outbox's job at start-up).
@@ -169,6 +170,14 @@ class Tree:
         """The OMS's non-final orders."""
         return await request(self.oms_send, lambda reply: oms.SnapshotRequest(reply=reply),
                              timeout_s=APPLY_TIMEOUT_S)
+
+    def _fills_changed(self) -> None:
+        """A fill was recorded: the account re-checks position and PnL at once."""
+        try:
+            self.account_send.send_nowait(account_actor.FillsChanged())
+        except trio.WouldBlock:
+            # A full mailbox already holds messages that each trigger the same re-check.
+            log.debug("fills_changed_coalesced")
 
     def _condition(self, change: account_actor.ConditionChanged) -> None:
         try:

@@ -39,7 +39,7 @@ from ddmm.errors import (
 )
 from ddmm.exchange.client import DeltaDeFiClient
 from ddmm.exchange.wire import ExchangeOrder, OrderRequest
-from ddmm.oms.fills import fill_records
+from ddmm.oms.fills import ADAUSDM_FEES, FeeAssets, fill_records
 from ddmm.oms.messages import (
     CancelAllOrders,
     CancelOrder,
@@ -82,7 +82,8 @@ class Executor:
         limiter: trio.MemorySendChannel[LimiterMsg], db: Persistence, symbol: str,
         fault: Callable[[str], None] = lambda point: None,
         conditions: Callable[[ConditionChanged], None] = lambda change: None,
-        clock_ms: Callable[[], int] = lambda: 0,
+        clock_ms: Callable[[], int] = lambda: 0, fee_assets: FeeAssets = ADAUSDM_FEES,
+        fills_changed: Callable[[], None] = lambda: None,
     ) -> None:
         self._client = client
         self._sign = sign_tx_hex
@@ -93,6 +94,8 @@ class Executor:
         self._fault = fault
         self._conditions = conditions
         self._clock_ms = clock_ms
+        self._fee_assets = fee_assets
+        self._fills_changed = fills_changed
         self.fills_recorded = 0
 
     async def handle(self, command: ExecutorMsg) -> None:
@@ -217,13 +220,26 @@ class Executor:
             await self.submit(order)
 
     async def _reported(self, order: Order, answer: ExchangeOrder) -> Order:
-        """Record new fills (by execution id), then apply the exchange's status."""
-        for fill in fill_records(order, answer):
+        """Record new fills (by execution id), tell the account, then apply the exchange's
+        status. An incomplete execution record leaves the order `unknown`, so the OMS
+        queries it again until the record is whole; its quantity stays counted as resting
+        exposure meanwhile."""
+        batch = fill_records(order, answer, self._fee_assets)
+        new_fills = 0
+        for fill in batch.records:
             self._fault("fill_received")  # drill C9: seen, not yet persisted
             if await self._db.record_fill(fill):
-                self.fills_recorded += 1
+                new_fills += 1
                 log.info("fill_recorded", local_id=order.local_id, trade_id=fill.trade_id,
                          qty=str(fill.qty), price=str(fill.price))
+        if new_fills:
+            self.fills_recorded += new_fills
+            self._fills_changed()
+        if batch.refused:
+            for refused in batch.refused:
+                log.error("fill_refused", local_id=order.local_id,
+                          trade_id=refused.execution_id, reason=refused.reason)
+            return await self._event(order, OutcomeUnknown(reason="incomplete fill record"))
         return await self._event(order, ExchangeReported(status=answer.status,
                                                          filled_qty=answer.filled))
 

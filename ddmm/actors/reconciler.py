@@ -17,6 +17,7 @@ Restart type: permanent. Shutdown budget: immediate.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 import structlog
 import trio
@@ -27,7 +28,6 @@ from ddmm.errors import ExchangeError
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.client import DeltaDeFiClient
 from ddmm.exchange.wire import Execution
-from ddmm.oms.fills import fee_asset
 from ddmm.oms.messages import ExecutorMsg, ResolveOrder
 from ddmm.persistence.actor import Persistence
 from ddmm.persistence.records import FillRecord
@@ -103,7 +103,9 @@ class Reconciler:
         fill = FillRecord(
             trade_id=execution.execution_id, exchange_order_id=execution.order_id,
             side="buy", qty=execution.quantity, price=execution.price,
-            fee=execution.commission, fee_asset=fee_asset(execution.commission_unit),
+            # Side unknown, so the fee's asset is only what the record says; it never counts.
+            fee=execution.commission or Decimal(0),
+            fee_asset=execution.commission_unit or "unknown",
             ts_ms=int(execution.ts.timestamp() * 1000), quarantined=True,
             reason="execution of an order this bot never placed (side unknown)")
         if await self._db.record_fill(fill):

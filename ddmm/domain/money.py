@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal, localcontext
 
 from ddmm.errors import InvalidNumber
 
@@ -64,11 +64,31 @@ def parse_positive(value: object, *, field: str) -> Decimal:
     return result
 
 
+_GRID_PRECISION = 100
+"""Digits for grid arithmetic: parsed numbers have at most 40 integer and 40 fraction
+digits, so a quotient by any such step is exact in this context and never rounds."""
+
+
 def floor_to(value: Decimal, step: Decimal) -> Decimal:
-    """Largest multiple of `step` that is <= value (bids, sizes)."""
-    return (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
+    """Largest multiple of `step` that is <= value (bids, sizes), exactly at any magnitude.
+
+    `divmod` computes an exact integer quotient and remainder in a wide local context, so
+    no intermediate result is rounded to the default 28 digits; a negative remainder means
+    the truncated quotient was above the value, so step one down.
+    """
+    with localcontext() as ctx:
+        ctx.prec = _GRID_PRECISION
+        quotient, remainder = divmod(value, step)
+        if remainder < 0:
+            quotient -= 1
+        return quotient * step
 
 
 def ceil_to(value: Decimal, step: Decimal) -> Decimal:
-    """Smallest multiple of `step` that is >= value (asks)."""
-    return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
+    """Smallest multiple of `step` that is >= value (asks), exactly at any magnitude."""
+    with localcontext() as ctx:
+        ctx.prec = _GRID_PRECISION
+        quotient, remainder = divmod(value, step)
+        if remainder > 0:
+            quotient += 1
+        return quotient * step

@@ -19,7 +19,6 @@ Restart type: permanent. Shutdown budget: `CLOSE_TIMEOUT_S` to close the socket.
 from __future__ import annotations
 
 import enum
-import json
 import random
 from typing import Any
 from urllib.parse import quote
@@ -140,7 +139,7 @@ def parse_account_frame(message: str | bytes) -> BalanceEvent | OrderInfoEvent |
         text = message.decode("utf-8") if isinstance(message, bytes) else message
         if text.strip().lower() in _TEXT_KEEPALIVES:
             return Skipped(SkipReason.IGNORED, "keep-alive text")
-        frame: Any = json.loads(text)
+        frame: Any = wire.load_json(text)
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return Skipped(SkipReason.MALFORMED, f"not JSON: {exc}")
     if not isinstance(frame, dict):

@@ -17,7 +17,6 @@ signed transaction; a duplicate answers `DuplicateSubmission`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from decimal import Decimal
 from types import TracebackType
@@ -295,7 +294,7 @@ class DeltaDeFiClient:
 
     def _json(self, response: httpx.Response, where: str) -> Any:
         try:
-            return json.loads(response.content)
+            return wire.load_json(response.content)
         except ValueError:
             raise MalformedResponse(
                 f"{where}: 2xx answer is not JSON", status=response.status_code

@@ -8,7 +8,6 @@ router's `404 page not found`) is a transport problem unless its status says "au
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +25,7 @@ from ddmm.errors import (
     TradingLocked,
     TransportError,
 )
+from ddmm.exchange.wire import load_json
 
 MAX_MESSAGE_CHARS = 200
 """Error texts are short; anything longer (an HTML page) is cut in messages and logs."""
@@ -100,7 +100,7 @@ def _json_or_none(body: bytes) -> Any:
     if not body.strip():
         return None
     try:
-        return json.loads(body)
+        return load_json(body)
     except ValueError:
         return None
 

@@ -19,6 +19,7 @@ from ddmm.errors import ConfigError, TransportError
 from ddmm.exchange.client import DeltaDeFiClient
 from ddmm.exchange.signing import OperationKeySigner
 from ddmm.exchange.wire import MarketRules
+from ddmm.oms.fills import FeeAssets
 from ddmm.quoting import params
 from ddmm.runtime.backoff import Backoff
 
@@ -38,6 +39,11 @@ class ExchangeSession:
         return params.MarketRules(tick=self.rules.tick, qty_step=self.rules.qty_step,
                                   min_qty=self.rules.min_base_qty,
                                   min_notional=self.rules.min_quote_notional)
+
+    def fee_assets(self) -> FeeAssets:
+        """The market's assets and units, to name the asset of a fill's commission."""
+        return FeeAssets(base_asset=self.rules.base_asset, quote_asset=self.rules.quote_asset,
+                         base_unit=self.rules.base_unit, quote_unit=self.rules.quote_unit)
 
 
 async def open_session(config: ExchangeConfig, *, rng: random.Random) -> ExchangeSession:

@@ -13,6 +13,7 @@ paginated wrappers or bare lists.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -91,7 +92,8 @@ class Execution:
     price: Decimal
     quantity: Decimal
     quote_quantity: Decimal | None = None
-    commission: Decimal = Decimal(0)
+    commission: Decimal | None = None
+    """None when the record carries none: such a record is refused, never taken as 0."""
     commission_unit: str = ""
     role: Role | None = None
     counter_party_order_id: str | None = None
@@ -214,6 +216,13 @@ class _Cancelled:
     cancelled_order_ids: list[str] | None = None  # the pre-2026 name
 
 
+def load_json(body: str | bytes) -> Any:
+    """Parse a JSON body with every non-integer number as an exact `Decimal`, never a
+    float: a price like 0.1 + 0.2 must not pick up binary noise on its way in. Raises
+    ValueError on a body that is not JSON."""
+    return json.loads(body, parse_float=Decimal)
+
+
 def _decimal(value: Any, _: Any) -> Decimal:
     return parse_decimal(value, field="decimal")
 
@@ -221,8 +230,8 @@ def _decimal(value: Any, _: Any) -> Decimal:
 def _datetime(value: Any, _: Any) -> datetime:
     if isinstance(value, bool):
         raise ValueError("boolean is not a timestamp")
-    if isinstance(value, int | float):  # legacy epoch seconds
-        return datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, int | Decimal):  # legacy epoch seconds
+        return datetime.fromtimestamp(float(value), tz=UTC)
     if not isinstance(value, str):
         raise ValueError(f"expected an ISO-8601 string, got {type(value).__name__}")
     parsed = datetime.fromisoformat(value)

@@ -4,30 +4,87 @@ The exchange's execution id is the fill's identity, so the same execution seen t
 the stream, a submit answer and a query is one row. Records carry no side or symbol
 (protocol §4.2): the side is our order's. A record that names another order, or that
 would take the order past its size, is quarantined with its reason instead of counting.
+A record without a commission is refused outright (not stored): storing it would either
+count a fee of zero or leave the fill out of the position, and both are wrong; the order
+is queried again until the exchange reports the record whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
+import attrs
+
 from ddmm.domain.orders import Order
-from ddmm.exchange.wire import ExchangeOrder
+from ddmm.domain.quotes import Side
+from ddmm.exchange.wire import ExchangeOrder, Execution, normalise_unit
 from ddmm.persistence.records import FillRecord
 
-ADA_UNITS = frozenset({"", "lovelace", "ada"})
+
+@attrs.frozen(kw_only=True)
+class FeeAssets:
+    """The market's two assets and their unit strings, to name a commission's asset."""
+
+    base_asset: str
+    quote_asset: str
+    base_unit: str
+    quote_unit: str
+
+    def of(self, unit: str, side: Side) -> str | None:
+        """The asset a commission in `unit` is paid in; None for a unit of neither asset.
+
+        No unit at all: the commission is taken from the asset received (protocol: fees),
+        the base asset for a buy and the quote asset for a sell.
+        """
+        if not unit:
+            return self.base_asset if side == "buy" else self.quote_asset
+        plain = normalise_unit(unit)
+        if plain in (normalise_unit(self.base_unit, self.base_asset), self.base_asset.lower()):
+            return self.base_asset
+        if plain in (normalise_unit(self.quote_unit), self.quote_asset.lower()):
+            return self.quote_asset
+        return None
 
 
-def fee_asset(unit: str) -> str:
-    """The commission's asset name: ADA for lovelace (or no unit), else the quote, USDM."""
-    return "ADA" if unit.lower() in ADA_UNITS else "USDM"
+ADAUSDM_FEES = FeeAssets(base_asset="ADA", quote_asset="USDM", base_unit="lovelace",
+                         quote_unit="usdm")
+"""Fallback for tests and tools that have no market config at hand."""
 
 
-def fill_records(order: Order, answer: ExchangeOrder) -> Iterator[FillRecord]:
-    """One FillRecord per execution of `answer`, oldest first, quarantining the odd ones."""
+@attrs.frozen(kw_only=True)
+class RefusedExecution:
+    execution_id: str
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class FillBatch:
+    """What to store (`records`) and what to refuse and query again (`refused`)."""
+
+    records: tuple[FillRecord, ...]
+    refused: tuple[RefusedExecution, ...]
+
+
+def _refusal(execution: Execution, side: Side, assets: FeeAssets) -> str | None:
+    if execution.commission is None:
+        return "no commission in the execution record"
+    if assets.of(execution.commission_unit, side) is None:
+        return f"commission unit {execution.commission_unit!r} is neither market asset"
+    return None
+
+
+def fill_records(order: Order, answer: ExchangeOrder, assets: FeeAssets) -> FillBatch:
+    """One FillRecord per execution of `answer`, oldest first, quarantining the odd ones
+    and refusing the incomplete ones."""
     executions = sorted(answer.executions, key=lambda e: (e.ts, e.execution_id))
     filled = Decimal(0)
+    records: list[FillRecord] = []
+    refused: list[RefusedExecution] = []
     for execution in executions:
+        refusal = _refusal(execution, order.side, assets)
+        if refusal is not None:
+            refused.append(RefusedExecution(execution_id=execution.execution_id, reason=refusal))
+            continue
         reason = None
         if execution.order_id != answer.order_id:
             reason = f"execution names order {execution.order_id}"
@@ -35,11 +92,14 @@ def fill_records(order: Order, answer: ExchangeOrder) -> Iterator[FillRecord]:
             reason = f"overfill: {filled + execution.quantity} > order qty {order.qty}"
         else:
             filled += execution.quantity
-        yield FillRecord(
+        assert execution.commission is not None
+        fee_asset = assets.of(execution.commission_unit, order.side)
+        assert fee_asset is not None
+        records.append(FillRecord(
             trade_id=execution.execution_id, exchange_order_id=answer.order_id,
             local_id=order.local_id, side=order.side, qty=execution.quantity,
-            price=execution.price, fee=execution.commission,
-            fee_asset=fee_asset(execution.commission_unit),
+            price=execution.price, fee=execution.commission, fee_asset=fee_asset,
             ts_ms=int(execution.ts.timestamp() * 1000),
             quarantined=reason is not None, reason=reason,
-        )
+        ))
+    return FillBatch(records=tuple(records), refused=tuple(refused))

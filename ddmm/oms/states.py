@@ -83,6 +83,10 @@ class Transition:
     """Why the event was ignored; None when it applied (even if nothing changed)."""
 
 
+_MAY_BECOME_UNKNOWN = frozenset({S.BUILDING, S.SUBMITTING, S.CANCELLING, S.OPEN,
+                                 S.PARTIALLY_FILLED})
+"""States whose truth a broken request (or an incomplete fill record) can put in doubt."""
+
 _FORWARD: dict[tuple[type, OrderState], OrderState] = {
     (BuildSent, S.NEW): S.BUILDING,
     (SubmitSent, S.BUILT): S.SUBMITTING,
@@ -101,7 +105,7 @@ def transition(order: Order, event: OrderEvent, now_ms: int) -> Transition:
         case Refused() if order.state is S.CANCELLING:
             # "Not open" / "not found" on cancel: it filled or was cancelled already; ask.
             return _to(order, S.UNKNOWN, now_ms)
-        case OutcomeUnknown() if order.state in (S.BUILDING, S.SUBMITTING, S.CANCELLING):
+        case OutcomeUnknown() if order.state in _MAY_BECOME_UNKNOWN:
             return _to(order, S.UNKNOWN, now_ms)
         case NotAtExchange() if not order.is_final:
             # Nothing of it exists at the exchange, so nothing of it can be open.

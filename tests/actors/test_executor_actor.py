@@ -285,3 +285,24 @@ async def test_rate_limited_single_cancel_is_retried_after_the_order_is_resolved
     assert len(h.exchange.calls("cancel")) == 2
     assert h.exchange.open_ids() == {"X2"}
     assert h.exchange.view("X2").price == Decimal("0.4985")
+
+
+async def test_an_execution_without_commission_is_not_stored_and_the_order_is_queried_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with harness() as h:
+        order = await h.placed()
+        h.exchange.fill("X1", "30", execution_id="E-whole", ts_s=1)
+        h.exchange.fill("X1", "20", execution_id="E-partial", ts_s=2)
+        record = h.exchange.orders["X1"].executions[-1]
+        h.exchange.orders["X1"].executions[-1] = attrs.evolve(record, commission=None)
+        await h.executor.resolve(h.row(order.local_id))
+        refused_state = h.db.state(order.local_id)
+        stored_after_refusal = set(h.db.fill_rows)
+        h.exchange.orders["X1"].executions[-1] = record  # the exchange completes the record
+        await h.executor.resolve(h.row(order.local_id))
+    assert refused_state is S.UNKNOWN
+    assert stored_after_refusal == {"E-whole"}
+    assert set(h.db.fill_rows) == {"E-whole", "E-partial"}
+    row = h.db.orders[order.local_id]
+    assert (row.state, row.filled_qty) == (S.PARTIALLY_FILLED, Decimal(50))

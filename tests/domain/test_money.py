@@ -50,3 +50,23 @@ def test_floor_and_ceil_bracket_the_value_on_the_grid(value: Decimal, step: Deci
     assert low <= value <= high
     assert high - low in (0, step)
     assert low % step == 0 and high % step == 0
+
+
+@given(
+    st.integers(min_value=-(10**39), max_value=10**39),
+    st.integers(min_value=0, max_value=39),
+    st.sampled_from(["0.0001", "0.01", "0.03", "1", "7.5"]),
+)
+def test_floor_and_ceil_are_exact_at_any_magnitude(digits: int, places: int, raw_step: str) -> None:
+    """40 significant digits would be rounded to 28 by the default context; the grid
+    functions must land on the exact neighbouring multiples (checked in integers)."""
+    value, step = Decimal(digits).scaleb(-places), Decimal(raw_step)
+    scale = 10 ** (places + 4)
+    v, s = digits * 10**4, int(step * scale)  # value and step in units of 10^-(places+4)
+    assert floor_to(value, step) * scale == (v // s) * s
+    assert ceil_to(value, step) * scale == -((-v) // s) * s
+
+
+def test_floor_of_a_long_number_keeps_every_digit() -> None:
+    assert floor_to(Decimal("123456789012345678901234567890.129"), Decimal("0.01")) == Decimal(
+        "123456789012345678901234567890.12")

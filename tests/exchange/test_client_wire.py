@@ -258,3 +258,19 @@ def test_pages_accept_wrapper_or_bare_list() -> None:
     assert wire.page_items([1, 2], what="t") == ([1, 2], 1)
     with pytest.raises(MalformedResponse):
         wire.page_items({"data": "x"}, what="t")
+
+
+def test_json_numbers_arrive_as_exact_decimals_never_floats() -> None:
+    """A float would turn 0.1 + 0.2 into 0.30000000000000004; a Decimal keeps every digit,
+    even beyond a float's 17 significant digits."""
+    raw = wire.load_json(b'[{"asset": "usdm", "asset_unit": "", "free": 0.30000000000000000001,'
+                         b' "locked": 1234567890.123456789}]')
+    (usdm,) = wire.structure(raw, tuple[Balance, ...], what="t")
+    assert usdm.free == Decimal("0.30000000000000000001")
+    assert usdm.locked == Decimal("1234567890.123456789")
+
+
+def test_json_nan_is_still_refused() -> None:
+    raw = wire.load_json(b'[{"asset": "ada", "asset_unit": "", "free": NaN, "locked": 0}]')
+    with pytest.raises(MalformedResponse):
+        wire.structure(raw, tuple[Balance, ...], what="balances")

@@ -75,10 +75,15 @@ def test_cancel_in_flight_is_kept_while_exchange_still_reports_open() -> None:
     assert (order.state, order.filled_qty) == (S.CANCELLING, 10)
 
 
+@pytest.mark.parametrize("state", [S.OPEN, S.PARTIALLY_FILLED])
+def test_an_incomplete_fill_record_puts_a_resting_order_in_doubt(state: OrderState) -> None:
+    assert _run(_order(state), OutcomeUnknown(reason="incomplete fill record")).state is S.UNKNOWN
+
+
 @pytest.mark.parametrize(
     ("state", "event"),
     [(S.NEW, SubmitSent()), (S.OPEN, BuildSent()), (S.FILLED, CancelSent()),
-     (S.CANCELLED, Refused(reason="x")), (S.OPEN, OutcomeUnknown(reason="x"))],
+     (S.CANCELLED, Refused(reason="x")), (S.NEW, OutcomeUnknown(reason="x"))],
 )
 def test_illegal_events_are_reported_not_raised(state: OrderState, event: object) -> None:
     order = _order(state)
