@@ -141,7 +141,9 @@ class Tree:
         self.oms = oms.Oms(db=self.db, limiter=self.limiter_send, executor=self.exec_send,
                            policy=requote_policy_from_config(self.config.requote),
                            limits=risk_limits(self.config), symbol=self.symbol,
-                           clock_ms=self.clock_ms, fault=fault_point)
+                           clock_ms=self.clock_ms, fault=fault_point,
+                           burst_cancels=self.config.limiter.capacity
+                           // max(1, self.config.limiter.cost_cancel))
         await oms.run(self.oms, self.oms_recv, task_status=task_status)
 
     async def _apply(self, local_id: str, event: Any, detail: dict[str, Any]) -> Order:

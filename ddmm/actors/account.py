@@ -3,12 +3,16 @@
 Role: turn the exchange's balances and our fills into the quoter's `Inventory` and the
 OMS's `RiskState`.
 Owns: the latest balances, the session start, the latched halts (emergency stop, daily
-loss), and the last risk state sent.
+loss), the day's open mark, and the last risk state sent.
 Mailbox: `AccountMsg` — `BalanceEvent` (account stream or a REST snapshot),
-`FillsChanged` (a new fill was recorded), `HaltRequested`/`ResumeRequested` (operator).
+`FillsChanged` (the executor recorded a fill: re-check at once),
+`HaltRequested`/`ResumeRequested` (operator), `ConditionChanged`.
 Out: `Inventory` to the quoter's mailbox, `RiskUpdate` to the OMS, balance snapshots and
-risk events to the database. Position and PnL are read from the fills table every time.
-Restart type: permanent (balances come back with the next snapshot).
+risk events to the database. A new risk state reaches the OMS before its event is
+persisted, so nothing is placed in between. Position and PnL come from the fills table.
+Restart type: permanent. Nothing is lost on a restart: the session start, the latched
+halts, a resume's PnL baseline and the day's open mid are persisted and rebuilt by
+`load` (balances come back with the next snapshot).
 Shutdown budget: immediate.
 """
 
@@ -26,10 +30,11 @@ from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.wire import Balance
-from ddmm.oms.pnl import mark_to_market, net_position, utc_day_start_ms
+from ddmm.oms.latches import replay_latches
+from ddmm.oms.pnl import daily_pnl, net_position, utc_day_start_ms
 from ddmm.oms.risk import RiskInputs, RiskLimits, RiskState, assess, daily_loss_breached
 from ddmm.persistence.actor import Persistence
-from ddmm.persistence.records import BalanceRecord, RiskEventRecord
+from ddmm.persistence.records import BalanceRecord, DayMark, RiskEventRecord
 from ddmm.runtime.latest import LatestValue
 
 log = structlog.get_logger(actor="account")
@@ -82,6 +87,7 @@ class Account:
         self._clock_ms = clock_ms
         self._base, self._quote = base_asset, quote_asset
         self.session_start_ms = clock_ms()
+        """Replaced by the persisted session's start in `load`."""
         self.balances: dict[str, Balance] = {}
         self.halts: dict[str, str] = {}
         """Latched halts: they stay until an operator resume (daily loss: the next UTC day)."""
@@ -91,23 +97,75 @@ class Account:
         self.inventory: Inventory | None = None
         self.last_position = Decimal(0)
         self.last_daily_pnl = Decimal(0)
+        self._pnl_baseline: tuple[int, Decimal] | None = None
+        self._day_mark: DayMark | None = None
+        self._unsaved: list[RiskEventRecord] = []
+        """Risk events decided but not yet persisted: they are written right after the
+        OMS has been told, so the OMS never learns of a halt later than the database."""
+
+    async def load(self) -> None:
+        """Rebuild what must outlive a restart: the session and every latched halt."""
+        session = await self._db.open_session(self._clock_ms())
+        self.session_start_ms = session.ts_ms
+        latches = replay_latches(await self._db.latched_risk_events())
+        self.halts = dict(latches.halts)
+        self._halt_day_ms = latches.halt_day_ms
+        self._pnl_baseline = latches.pnl_baseline
+        if latches.ops_stop is not None:
+            self.conditions["ops_stop"] = ConditionChanged(kind="ops_stop", active=True,
+                                                           reason=latches.ops_stop)
+        log.info("risk_state_restored", session_start_ms=self.session_start_ms,
+                 halts=sorted(self.halts), ops_stop=latches.ops_stop is not None,
+                 pnl_baseline=None if self._pnl_baseline is None
+                 else str(self._pnl_baseline[1]))
 
     async def handle(self, message: AccountMsg) -> None:
         match message:
             case BalanceEvent(balances=balances):
                 await self._on_balances(balances)
             case FillsChanged():
-                pass
+                pass  # the re-check below is the point
             case HaltRequested(reason=reason):
-                await self._latch("halt", reason)
+                self._latch("halt", reason)
             case ResumeRequested():
-                self.halts.clear()
-                await self._db.record_risk_event(RiskEventRecord(
-                    ts_ms=self._clock_ms(), kind="resume", reason="operator resume"))
-                log.warning("trading_resumed")
+                await self._resume()
             case ConditionChanged():
-                await self._condition(message)
+                self._condition(message)
         await self.update_risk()
+
+    async def _resume(self) -> None:
+        """Clear every latched halt. A resume during a daily-loss breach sets the day's
+        PnL baseline to the loss as it stands, so the limit counts from here instead of
+        halting again at once; the baseline is persisted with the resume."""
+        self.halts.clear()
+        now = self._clock_ms()
+        today = utc_day_start_ms(now)
+        baseline = self._pnl_baseline if self._baseline_today(now) else None
+        mid = self._mid()
+        if mid is not None:
+            pnl = await self._daily_pnl(now, mid, await self._db.session_position())
+            if self._effective_pnl(pnl, now) < -self._limits.max_daily_loss:
+                baseline = (today, pnl)
+        self._pnl_baseline = baseline
+        self._unsaved.append(RiskEventRecord(
+            ts_ms=now, kind="resume", reason="operator resume",
+            amount=None if baseline is None else baseline[1]))
+        log.warning("trading_resumed", pnl_baseline=None if baseline is None
+                    else str(baseline[1]))
+
+    def _baseline_today(self, now_ms: int) -> bool:
+        return (self._pnl_baseline is not None
+                and self._pnl_baseline[0] == utc_day_start_ms(now_ms))
+
+    def _effective_pnl(self, pnl: Decimal, now_ms: int) -> Decimal:
+        """Today's PnL as the loss limit sees it: from the operator's baseline, if any."""
+        if self._pnl_baseline is not None and self._baseline_today(now_ms):
+            return pnl - self._pnl_baseline[1]
+        return pnl
+
+    def _mid(self) -> Decimal | None:
+        book = self._ticks.peek()
+        return book.mid if book is not None else None
 
     async def _on_balances(self, balances: tuple[Balance, ...]) -> None:
         now = self._clock_ms()
@@ -134,7 +192,7 @@ class Account:
         balance = self.balances.get(asset)
         return balance.locked if balance else Decimal(0)
 
-    async def _condition(self, change: ConditionChanged) -> None:
+    def _condition(self, change: ConditionChanged) -> None:
         was_active = change.kind in self.conditions
         if change.active:
             self.conditions[change.kind] = change
@@ -142,7 +200,7 @@ class Account:
             self.conditions.pop(change.kind, None)
         if was_active != change.active:
             kind = change.kind if change.active else f"{change.kind}_cleared"
-            await self._db.record_risk_event(RiskEventRecord(
+            self._unsaved.append(RiskEventRecord(
                 ts_ms=self._clock_ms(), kind=kind, reason=change.reason))
             log.warning("risk_condition_changed", kind=change.kind, active=change.active,
                         reason=change.reason)
@@ -158,49 +216,69 @@ class Account:
             log.warning("daily_loss_halt_expired")
         return (*self.halts.values(), *(c.reason for c in self.conditions.values()))
 
-    async def _latch(self, kind: str, reason: str) -> None:
+    def _latch(self, kind: str, reason: str) -> None:
         if reason in self.halts.values():
             return
         self.halts[kind] = reason
         self._halt_day_ms = utc_day_start_ms(self._clock_ms())
-        await self._db.record_risk_event(RiskEventRecord(ts_ms=self._clock_ms(), kind=kind,
-                                                         reason=reason))
+        self._unsaved.append(RiskEventRecord(ts_ms=self._clock_ms(), kind=kind, reason=reason))
         log.error("trading_halted", kind=kind, reason=reason)
 
+    async def _daily_pnl(self, now_ms: int, mid: Decimal, position: Decimal) -> Decimal:
+        """Today's PnL at `mid`: today's fills, plus the position carried into the day
+        revalued from the day's open mark (the first mid seen that day, persisted)."""
+        day = utc_day_start_ms(now_ms)
+        today = await self._db.fills(since_ms=max(day, self.session_start_ms))
+        carried = position - net_position(today)
+        if self._day_mark is None or self._day_mark.day_start_ms != day:
+            self._day_mark = await self._db.mark_day(
+                DayMark(day_start_ms=day, ts_ms=now_ms, mid=mid))
+        return daily_pnl(today, mid, carried=carried, open_mid=self._day_mark.mid)
+
     async def update_risk(self) -> None:
-        """Recompute the risk state from balances and fills; tell the OMS when it moved."""
+        """Recompute the risk state from balances and fills; tell the OMS when it moved,
+        then persist the risk events decided on the way."""
+        try:
+            await self._assess()
+        finally:
+            await self._save_events()
+
+    async def _assess(self) -> None:
         if self.inventory is None:
             return
         now = self._clock_ms()
-        book = self._ticks.peek()
-        mid = book.mid if book is not None else None
-        today = await self._db.fills(since_ms=utc_day_start_ms(now))
-        session = [f for f in today if f.ts_ms >= self.session_start_ms]
-        if self.session_start_ms < utc_day_start_ms(now):
-            session = await self._db.fills(since_ms=self.session_start_ms)
+        mid = self._mid()
+        position = await self._db.session_position()
+        pnl = await self._daily_pnl(now, mid, position) if mid is not None else Decimal(0)
         inputs = RiskInputs(
-            net_position=net_position(session),
+            net_position=position,
             ada_total=self.inventory.ada_total, usdm_total=self.inventory.usdm_total, mid=mid,
-            daily_pnl=mark_to_market(today, mid) if mid is not None else Decimal(0),
-            halt_reasons=self._halt_reasons(now))
+            daily_pnl=self._effective_pnl(pnl, now), halt_reasons=self._halt_reasons(now))
         if daily_loss_breached(inputs, self._limits) and "daily_loss" not in self.halts:
-            await self._latch("daily_loss", f"daily loss {-inputs.daily_pnl} USDM")
+            self._latch("daily_loss", f"daily loss {-inputs.daily_pnl} USDM")
             inputs = attrs.evolve(inputs, halt_reasons=self._halt_reasons(now))
-        self.last_position, self.last_daily_pnl = inputs.net_position, inputs.daily_pnl
+        self.last_position, self.last_daily_pnl = position, pnl
         state = assess(inputs, self._limits)
         if state != self.risk:
             if self.risk is not None and state.mode != self.risk.mode:
-                await self._db.record_risk_event(RiskEventRecord(
+                self._unsaved.append(RiskEventRecord(
                     ts_ms=now, kind=state.mode.value, reason="; ".join(state.reasons) or "ok"))
             self.risk = state
             await self._oms.send(RiskUpdate(state=state))
+
+    async def _save_events(self) -> None:
+        while self._unsaved:
+            await self._db.record_risk_event(self._unsaved[0])
+            del self._unsaved[0]
 
 
 async def run(
     account: Account, inbox: trio.MemoryReceiveChannel[AccountMsg], *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Handle messages; re-assess risk every second (the mid moves without messages)."""
+    """Rebuild the persisted risk state, then handle messages; re-assess risk every second
+    (the mid moves without messages)."""
+    await account.load()
     task_status.started()
     while True:
         message: AccountMsg | None = None

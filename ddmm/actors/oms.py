@@ -26,8 +26,9 @@ import structlog
 import trio
 
 from ddmm.domain.orders import FINAL_STATES, LIVE_STATES, ExchangeStatus, Order, OrderState
-from ddmm.domain.quotes import CancelIntent, PlaceIntent, TargetLadder
+from ddmm.domain.quotes import CancelIntent, PlaceIntent, Side, TargetLadder
 from ddmm.oms.book import OrderBook
+from ddmm.oms.exposure import SIDES, excess_orders, fit_ladder, place_fits, side_room
 from ddmm.oms.messages import (
     CancelAllOrders,
     CancelOrder,
@@ -38,7 +39,7 @@ from ddmm.oms.messages import (
     ResolveOrder,
     Withdraw,
 )
-from ddmm.oms.risk import RiskLimits, RiskMode, RiskState, check_place
+from ddmm.oms.risk import RiskLimits, RiskMode, RiskState, Verdict, check_place
 from ddmm.oms.states import CancelSent, ExchangeReported, OrderEvent, transition
 from ddmm.persistence.actor import Persistence
 from ddmm.persistence.records import OrderRecord
@@ -137,7 +138,7 @@ class Oms:
         self, *, db: Persistence, limiter: trio.MemorySendChannel[LimiterMsg],
         executor: trio.MemorySendChannel[ExecutorMsg], policy: RequotePolicy,
         limits: RiskLimits, symbol: str, clock_ms: Callable[[], int],
-        fault: Callable[[str], None] = lambda point: None,
+        fault: Callable[[str], None] = lambda point: None, burst_cancels: int = 5,
     ) -> None:
         self._db = db
         self._limiter = limiter
@@ -147,6 +148,8 @@ class Oms:
         self._symbol = symbol
         self._clock_ms = clock_ms
         self._fault = fault
+        self._burst_cancels = burst_cancels
+        """Blocked-side orders one budget window can cancel singly; past it, cancel-all."""
         self.book = OrderBook()
         self.risk = STARTING_RISK
         self.target: TargetLadder | None = None
@@ -178,7 +181,7 @@ class Oms:
             case Withdrawn(local_id=local_id):
                 await self._withdrawn(local_id)
             case RiskUpdate(state=state):
-                if state != self.risk:
+                if state.mode != self.risk.mode or state.allowed_sides != self.risk.allowed_sides:
                     log.info("risk_changed", mode=state.mode.value, reasons=list(state.reasons))
                 self.risk = state
                 await self.requote()
@@ -265,7 +268,9 @@ class Oms:
             self.book.put(cancelled)
 
     async def requote(self) -> None:
-        """Converge to the target: cancels first, then places that pass the risk gate."""
+        """Converge to the target within the risk limits: first cancel what risk blocks
+        or what exceeds the worst-case exposure cap, then diff the ladder trimmed to fit
+        and send its cancels and the places that pass the gate."""
         if self.stopped_reason is not None:
             await self.cancel_everything(self.stopped_reason)
             return
@@ -275,13 +280,35 @@ class Oms:
         if held:
             await self.cancel_everything(self.target.ladder.hold_reason or "halted")
             return
-        intents = diff(self.target.ladder, self.book.diff_view(), self._policy,
-                       self._clock_ms())
+        room = side_room(await self._db.session_position(), self._limits.max_position)
+        allowed = frozenset(s for s in SIDES if s in self.risk.allowed_sides and room[s] > 0)
+        for side in SIDES:
+            if side not in allowed:
+                await self._cancel_blocked_side(side)
+            for order in excess_orders(self.book, side, room[side]):
+                await self._cancel(order.local_id, "exposure cap")
+        ladder = fit_ladder(self.target.ladder, self.book, room, allowed)
+        intents = diff(ladder, self.book.diff_view(), self._policy, self._clock_ms())
         for intent in intents:
             if isinstance(intent, CancelIntent):
                 await self._cancel(intent.order_id, intent.reason)
             else:
-                await self._place(intent)
+                await self._place(intent, room[intent.side])
+
+    async def _cancel_blocked_side(self, side: Side) -> None:
+        """Reduce-only (or no room left): the blocked side's orders go at once. More of
+        them than one budget window can cancel singly go with one cancel-all instead; the
+        allowed side is placed again after it."""
+        blocked = [o for o in self.book if o.side == side
+                   and (o.state in LIVE_STATES or o.state is OrderState.NEW)]
+        if not blocked:
+            return
+        reason = f"reduce-only: {side} blocked"
+        if sum(1 for o in blocked if o.state in LIVE_STATES) > self._burst_cancels:
+            await self.cancel_everything(reason)
+            return
+        for order in blocked:
+            await self._cancel(order.local_id, reason)
 
     async def _cancel(self, local_id: str, reason: str) -> None:
         order = self.book.get(local_id)
@@ -295,9 +322,12 @@ class Oms:
                                                  exchange_order_id=order.exchange_order_id or "",
                                                  reason=reason))
 
-    async def _place(self, intent: PlaceIntent) -> None:
+    async def _place(self, intent: PlaceIntent, room: Decimal) -> None:
         verdict = check_place(self.risk, intent.side, self.book.live_and_pending_count(),
                               self._limits)
+        if verdict.allowed and not place_fits(self.book, intent.side, intent.qty, room):
+            verdict = Verdict(False, f"worst-case {intent.side} exposure would pass "
+                                     f"max_position {self._limits.max_position}")
         if not verdict.allowed:
             self.refused_places += 1
             log.debug("place_refused_by_risk", side=intent.side, reason=verdict.reason)

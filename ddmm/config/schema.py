@@ -128,7 +128,7 @@ class RequoteConfig:
 class RiskConfig:
     """Risk limits (SPEC §6); every breach fails closed."""
 
-    max_position: Decimal = attrs.field(default=Decimal("5000"), validator=_pos)
+    max_position: Decimal = attrs.field(default=Decimal("25000"), validator=_pos)
     max_skew: Decimal = attrs.field(default=Decimal("2000"), validator=_pos)
     max_open_orders: int = attrs.field(default=50, validator=_between(1, 1000))
     max_daily_loss: Decimal = attrs.field(default=Decimal("1000"), validator=_pos)

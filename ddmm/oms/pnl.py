@@ -1,8 +1,11 @@
 """Position and PnL from the fills table, pure (SPEC §6, §7): never kept as a counter.
 
-Daily PnL is the mark-to-market value of today's fills at the current Binance mid:
+Daily PnL is the mark-to-market value of today's fills at the current Binance mid —
 a buy of q at p is worth q·(mid − p), a sell q·(p − mid); fees are subtracted in USDM
-(ADA fees valued at mid). Quarantined fills do not count.
+(ADA fees valued at mid) — plus the revaluation of the position carried into the day,
+from the day's open mid to now. Without that second term 5,000 ADA held over midnight
+while the price falls 0.45 → 0.36 would lose 450 USDM that the daily limit never sees.
+Quarantined fills do not count.
 """
 
 from __future__ import annotations
@@ -38,3 +41,10 @@ def mark_to_market(fills: Iterable[FillRecord], mid: Decimal) -> Decimal:
         fee = fill.fee * mid if fill.fee_asset == "ADA" else fill.fee
         total += fill.qty * edge - fee
     return total
+
+
+def daily_pnl(today: Iterable[FillRecord], mid: Decimal, *, carried: Decimal,
+              open_mid: Decimal) -> Decimal:
+    """Today's mark-to-market PnL at `mid`: today's fills, plus `carried` (the net position
+    held at the day's open) revalued from `open_mid` to `mid`."""
+    return mark_to_market(today, mid) + carried * (mid - open_mid)

@@ -15,6 +15,7 @@ from ddmm.persistence.readonly import ReadOnlyDb, open_readonly
 from ddmm.persistence.records import (
     OUTBOX_STATES,
     BalanceRecord,
+    DayMark,
     FillRecord,
     OrderEventRecord,
     OrderRecord,
@@ -27,6 +28,7 @@ from ddmm.persistence.records import (
 __all__ = [
     "OUTBOX_STATES",
     "BalanceRecord",
+    "DayMark",
     "FillRecord",
     "OrderEventRecord",
     "OrderRecord",

@@ -28,6 +28,7 @@ from ddmm.errors import PersistenceError
 from ddmm.persistence import queries
 from ddmm.persistence.records import (
     BalanceRecord,
+    DayMark,
     FillRecord,
     OrderEventRecord,
     OrderRecord,
@@ -125,6 +126,22 @@ class Persistence:
     async def net_position(self, since_ms: int | None = None) -> Decimal:
         """Bought minus sold (base asset) over non-quarantined fills since `since_ms`."""
         return await self._db.submit(functools.partial(queries.net_position, since_ms=since_ms))
+
+    async def open_session(self, now_ms: int) -> RiskEventRecord:
+        """The current session's start (and position baseline), started on first use."""
+        return await self._db.submit(functools.partial(queries.open_session, now_ms=now_ms))
+
+    async def session_position(self) -> Decimal:
+        """Net base asset bought − sold since the session started (a running total)."""
+        return await self._db.submit(queries.session_position)
+
+    async def latched_risk_events(self) -> list[RiskEventRecord]:
+        """The last resume and every latching risk event after it, oldest first."""
+        return await self._db.submit(queries.latched_risk_events)
+
+    async def mark_day(self, mark: DayMark) -> DayMark:
+        """The day's open mark: `mark` if the day had none, else the one stored first."""
+        return await self._db.submit(functools.partial(queries.mark_day, mark=mark))
 
     async def latest_balances(self) -> list[BalanceRecord]:
         return await self._db.submit(queries.latest_balances)

@@ -21,6 +21,7 @@ from ddmm.faults import fault_point
 from ddmm.persistence.records import (
     OUTBOX_STATES,
     BalanceRecord,
+    DayMark,
     FillRecord,
     OrderEventRecord,
     OrderRecord,
@@ -137,7 +138,9 @@ def update_order(conn: sqlite3.Connection, upd: OrderUpdate) -> OrderRecord:
 def record_fill(conn: sqlite3.Connection, fill: FillRecord,
                 order_update: OrderUpdate | None) -> bool:
     """Insert the fill unless its trade id is known; apply `order_update` only if it was new,
-    so a replayed fill never moves an order twice. Returns whether the fill was new."""
+    so a replayed fill never moves an order twice. Returns whether the fill was new.
+    The running position total moves in the same transaction."""
+    total = net_total(conn)
     try:
         cursor = conn.execute(
             f"INSERT INTO fills ({_FILL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
@@ -150,6 +153,8 @@ def record_fill(conn: sqlite3.Connection, fill: FillRecord,
         raise _integrity(f"fill {fill.trade_id}", exc) from None
     if cursor.rowcount != 1:
         return False
+    if not fill.quarantined:
+        _set_net_total(conn, total + (fill.qty if fill.side == "buy" else -fill.qty))
     fault_point("inside_fill_transaction")  # drill C10: the insert is not committed yet
     if order_update is not None:
         update_order(conn, order_update)
@@ -165,9 +170,84 @@ def record_balances(conn: sqlite3.Connection, balances: Iterable[BalanceRecord])
 
 def record_risk_event(conn: sqlite3.Connection, event: RiskEventRecord) -> None:
     conn.execute(
-        "INSERT INTO risk_events (ts_ms, kind, reason) VALUES (?, ?, ?)",
-        (event.ts_ms, event.kind, event.reason),
+        "INSERT INTO risk_events (ts_ms, kind, reason, amount) VALUES (?, ?, ?, ?)",
+        (event.ts_ms, event.kind, event.reason,
+         None if event.amount is None else dec(event.amount)),
     )
+
+
+_NET_TOTAL_KEY = "net_position_total"
+_RISK_EVENT_COLUMNS = "ts_ms, kind, reason, amount"
+SESSION_STARTED = "session_started"
+LATCH_KINDS = ("halt", "daily_loss", "ops_stop", "ops_stop_cleared", "resume")
+"""Risk events whose effect lasts until an operator resume (SPEC §6)."""
+
+
+def _risk_event(row: tuple[Any, ...]) -> RiskEventRecord:
+    return RiskEventRecord(ts_ms=row[0], kind=row[1], reason=row[2],
+                           amount=None if row[3] is None else Decimal(row[3]))
+
+
+def net_total(conn: sqlite3.Connection) -> Decimal:
+    """Base asset bought minus sold over every counted fill, kept as a running total that
+    `record_fill` moves in the fill's own transaction, so reading it costs one row however
+    long the fills table grows. A database from before the total existed is summed once."""
+    row = conn.execute("SELECT value FROM kv WHERE key = ?", (_NET_TOTAL_KEY,)).fetchone()
+    if row is not None:
+        return Decimal(row[0])
+    total = net_position(conn, since_ms=None)
+    _set_net_total(conn, total)
+    return total
+
+
+def _set_net_total(conn: sqlite3.Connection, total: Decimal) -> None:
+    set_kv(conn, _NET_TOTAL_KEY, dec(total))
+
+
+def open_session(conn: sqlite3.Connection, now_ms: int) -> RiskEventRecord:
+    """The current session's `session_started` event; the first call on a database starts
+    one at `now_ms`, from the position total of that moment. Sessions outlive restarts:
+    a crash and restart must not hand the bot a fresh `max_position`."""
+    row = conn.execute(
+        f"SELECT {_RISK_EVENT_COLUMNS} FROM risk_events WHERE kind = ?"
+        " ORDER BY id DESC LIMIT 1", (SESSION_STARTED,)).fetchone()
+    if row is not None:
+        return _risk_event(row)
+    event = RiskEventRecord(ts_ms=now_ms, kind=SESSION_STARTED, amount=net_total(conn),
+                            reason="first start on this database")
+    record_risk_event(conn, event)
+    return event
+
+
+def session_position(conn: sqlite3.Connection) -> Decimal:
+    """Net position since the session started (SPEC §6 `max_position`); 0 before a session."""
+    row = conn.execute(
+        "SELECT amount FROM risk_events WHERE kind = ? ORDER BY id DESC LIMIT 1",
+        (SESSION_STARTED,)).fetchone()
+    if row is None:
+        return Decimal(0)
+    return net_total(conn) - Decimal(row[0] or 0)
+
+
+def latched_risk_events(conn: sqlite3.Connection) -> list[RiskEventRecord]:
+    """The last operator resume and every latching event after it, oldest first: what a
+    restart replays to know which halts still hold."""
+    kinds = ",".join("?" * len(LATCH_KINDS))
+    rows = conn.execute(
+        f"SELECT {_RISK_EVENT_COLUMNS} FROM risk_events WHERE kind IN ({kinds}) AND id >="
+        " (SELECT COALESCE(MAX(id), 0) FROM risk_events WHERE kind = 'resume') ORDER BY id",
+        LATCH_KINDS).fetchall()
+    return [_risk_event(row) for row in rows]
+
+
+def mark_day(conn: sqlite3.Connection, mark: DayMark) -> DayMark:
+    """Store `mark` unless the day has one; return the day's mark as stored (first wins)."""
+    conn.execute("INSERT INTO day_marks (day_start_ms, ts_ms, mid) VALUES (?, ?, ?)"
+                 " ON CONFLICT (day_start_ms) DO NOTHING",
+                 (mark.day_start_ms, mark.ts_ms, dec(mark.mid)))
+    row = conn.execute("SELECT day_start_ms, ts_ms, mid FROM day_marks WHERE day_start_ms = ?",
+                       (mark.day_start_ms,)).fetchone()
+    return DayMark(day_start_ms=row[0], ts_ms=row[1], mid=Decimal(row[2]))
 
 
 def set_kv(conn: sqlite3.Connection, key: str, value: str) -> None:
@@ -257,9 +337,9 @@ def latest_balances(conn: sqlite3.Connection) -> list[BalanceRecord]:
 
 def latest_risk_event(conn: sqlite3.Connection) -> RiskEventRecord | None:
     row = conn.execute(
-        "SELECT ts_ms, kind, reason FROM risk_events ORDER BY ts_ms DESC, id DESC LIMIT 1"
+        f"SELECT {_RISK_EVENT_COLUMNS} FROM risk_events ORDER BY ts_ms DESC, id DESC LIMIT 1"
     ).fetchone()
-    return None if row is None else RiskEventRecord(ts_ms=row[0], kind=row[1], reason=row[2])
+    return None if row is None else _risk_event(row)
 
 
 def get_kv(conn: sqlite3.Connection, key: str) -> str | None:

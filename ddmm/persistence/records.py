@@ -177,6 +177,20 @@ class RiskEventRecord:
     ts_ms: int = attrs.field(validator=_ms)
     kind: str = attrs.field(validator=_snake)
     reason: str
+    amount: Decimal | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_finite))
+    """A figure the event sets: `session_started` the position total it starts from,
+    `resume` the daily PnL it takes as the day's new baseline."""
+
+
+@attrs.frozen(kw_only=True)
+class DayMark:
+    """The first mid seen in a UTC day: the position carried into the day is revalued
+    from it, so a loss on inventory held over midnight counts against the daily limit."""
+
+    day_start_ms: int = attrs.field(validator=_ms)
+    ts_ms: int = attrs.field(validator=_ms)
+    mid: Decimal = attrs.field(validator=_positive)
 
 
 @attrs.frozen(kw_only=True)

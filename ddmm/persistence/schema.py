@@ -97,7 +97,21 @@ CREATE TABLE kv (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_MIGRATION_1,)
+_MIGRATION_2 = """
+ALTER TABLE risk_events ADD COLUMN amount TEXT;
+CREATE INDEX risk_events_by_kind ON risk_events (kind, id);
+
+CREATE TABLE day_marks (
+    day_start_ms INTEGER PRIMARY KEY NOT NULL,
+    ts_ms        INTEGER NOT NULL,
+    mid          TEXT NOT NULL
+);
+"""
+"""Risk state that outlives a restart (SPEC §6): `risk_events.amount` carries a figure that
+belongs to the event (a session's position baseline, a resume's PnL baseline), and
+`day_marks` the mid at which each UTC day's carried position is revalued."""
+
+MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2)
 """Migration N is MIGRATIONS[N - 1]. Append only: a released migration never changes."""
 
 

@@ -30,8 +30,10 @@ from ddmm.errors import (
     PersistenceConflict,
 )
 from ddmm.exchange.wire import BuildResult, ExchangeOrder, Execution, OrderRequest
+from ddmm.persistence.queries import LATCH_KINDS
 from ddmm.persistence.records import (
     BalanceRecord,
+    DayMark,
     FillRecord,
     OrderRecord,
     OrderUpdate,
@@ -87,6 +89,8 @@ class FakeDb:
         self.fill_rows: dict[str, FillRecord] = {}
         self.balances: list[BalanceRecord] = []
         self.risk_events: list[RiskEventRecord] = []
+        self.session: RiskEventRecord | None = None
+        self.day_marks: dict[int, DayMark] = {}
 
     async def _io(self) -> None:
         if self.latency_s:
@@ -187,6 +191,34 @@ class FakeDb:
     async def record_risk_event(self, event: RiskEventRecord) -> None:
         await self._io()
         self.risk_events.append(event)
+
+    def _net_total(self) -> Decimal:
+        return sum((f.qty if f.side == "buy" else -f.qty
+                    for f in self.fill_rows.values() if not f.quarantined), Decimal(0))
+
+    async def open_session(self, now_ms: int) -> RiskEventRecord:
+        """Like the real one, but kept apart from `risk_events` so tests list only the
+        events the actor decided."""
+        await self._io()
+        if self.session is None:
+            self.session = RiskEventRecord(ts_ms=now_ms, kind="session_started",
+                                           reason="first start", amount=self._net_total())
+        return self.session
+
+    async def session_position(self) -> Decimal:
+        await self._io()
+        baseline = self.session.amount if self.session and self.session.amount else 0
+        return self._net_total() - baseline
+
+    async def latched_risk_events(self) -> list[RiskEventRecord]:
+        await self._io()
+        resumes = [i for i, e in enumerate(self.risk_events) if e.kind == "resume"]
+        since = self.risk_events[resumes[-1] if resumes else 0:]
+        return [e for e in since if e.kind in LATCH_KINDS]
+
+    async def mark_day(self, mark: DayMark) -> DayMark:
+        await self._io()
+        return self.day_marks.setdefault(mark.day_start_ms, mark)
 
 
 @attrs.define

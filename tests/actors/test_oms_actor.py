@@ -13,6 +13,8 @@ import outcome
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from order_path_fakes import BASE_MS, SYMBOL, FakeDb, clock_ms
 
 from ddmm.actors.oms import (
@@ -29,6 +31,7 @@ from ddmm.actors.oms import (
 )
 from ddmm.domain.orders import ExchangeStatus, Order, OrderState
 from ddmm.domain.quotes import Ladder, QuoteLevel, TargetLadder
+from ddmm.oms.exposure import exposure
 from ddmm.oms.messages import (
     CancelAllOrders,
     CancelOrder,
@@ -39,6 +42,7 @@ from ddmm.oms.messages import (
 )
 from ddmm.oms.risk import RiskLimits, RiskMode, RiskState
 from ddmm.oms.states import BuildSent, Built, ExchangeReported, OrderEvent, SubmitSent
+from ddmm.persistence.records import FillRecord
 from ddmm.quoting.params import RequotePolicy
 from ddmm.runtime.reply import request
 
@@ -59,6 +63,12 @@ def target(bids: tuple[str, ...] = ("0.4990",), asks: tuple[str, ...] = ("0.5010
                     asks=() if hold else levels("sell", asks), gamma=Decimal(0),
                     ref_bid=Decimal("0.4995"), ref_ask=Decimal("0.5005"), hold_reason=hold)
     return TargetLadder(ladder=ladder, source_update_id=update_id, ts_ns=0)
+
+
+def fill_record(trade_id: str, side: Any, qty: str) -> FillRecord:
+    return FillRecord(trade_id=trade_id, exchange_order_id="X-old", side=side,
+                      qty=Decimal(qty), price=Decimal("0.5"), fee=Decimal(0), fee_asset="USDM",
+                      ts_ms=BASE_MS)
 
 
 @attrs.frozen
@@ -228,17 +238,70 @@ async def test_hold_or_halt_sends_one_cancel_all_and_withdraws_queued_places(
         Withdraw(local_id=queued.order.local_id)]
 
 
-async def test_reduce_only_drops_places_on_the_disallowed_side(
+async def test_reduce_only_cancels_the_blocked_sides_resting_orders_at_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     reduce_only = RiskState(mode=RiskMode.REDUCE_ONLY, allowed_sides=frozenset({"sell"}),
                             reasons=("position beyond max_position",))
+    ladder = target(bids=("0.4990", "0.4980"), asks=("0.5010", "0.5020"))
     async with harness() as h:
-        await h.send(RiskUpdate(state=reduce_only),
-                     target(bids=("0.4990", "0.4980"), asks=("0.5010", "0.5020")))
+        await h.send(RiskUpdate(state=NORMAL))
+        opened = await h.place_and_open(ladder)
+        await h.send(RiskUpdate(state=reduce_only))
         seen = h.take()
-    assert sorted(p.order.side for p in places(seen)) == ["sell", "sell"]
-    assert h.oms.refused_places == 2
+    bids = {o.local_id for o in opened if o.side == "buy"}
+    assert {s.message.local_id for s in seen if isinstance(s.message, CancelOrder)} == bids
+    assert all(s.db_states == (S.CANCELLING,) for s in seen)
+    assert places(seen) == []
+
+
+async def test_more_blocked_orders_than_one_budget_window_go_with_one_cancel_all(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    reduce_only = RiskState(mode=RiskMode.REDUCE_ONLY, allowed_sides=frozenset({"buy"}),
+                            reasons=("inventory skew beyond max_skew",))
+    asks = tuple(f"0.50{n}0" for n in range(1, 8))
+    async with harness() as h:
+        await h.send(RiskUpdate(state=NORMAL))
+        await h.place_and_open(target(bids=("0.4990",), asks=asks))
+        await h.send(RiskUpdate(state=reduce_only))
+        seen = h.take()
+    (cancel_all,) = [s.message for s in seen if isinstance(s.message, CancelAllOrders)]
+    assert len(cancel_all.orders) == 8
+    # The allowed side is placed again behind the cancel-all (cancels go first).
+    assert [p.order.side for p in places(seen)] == ["buy"]
+    assert [type(s.message) for s in seen] == [CancelAllOrders, PlaceOrder]
+
+
+async def test_the_ladder_is_trimmed_outermost_first_to_the_worst_case_room(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    limits = attrs.evolve(LIMITS, max_position=Decimal(250))
+    async with harness(limits=limits) as h:
+        h.db.fill_rows["T1"] = fill_record("T1", "buy", "120")  # long 120: buys may add 130
+        await h.send(RiskUpdate(state=NORMAL),
+                     target(bids=("0.4990", "0.4980"), asks=("0.5010", "0.5020", "0.5030")))
+        placed = places(h.take())
+    assert [(p.order.side, p.order.layer) for p in placed] == [
+        ("buy", 0), ("sell", 0), ("sell", 1), ("sell", 2)]  # sells may add 370
+
+
+async def test_a_cancel_in_flight_still_counts_until_it_is_confirmed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    limits = attrs.evolve(LIMITS, max_position=Decimal(150))
+    async with harness(limits=limits) as h:
+        await h.send(RiskUpdate(state=NORMAL))
+        (bid, _) = await h.place_and_open(target())
+        await h.send(target(bids=("0.4980",), update_id=2))  # the bid moves
+        moved = h.take()
+        await h.ask(bid.local_id, ExchangeReported(status=ExchangeStatus.CANCELLED,
+                                                   filled_qty=Decimal(0)))
+        await h.send(target(bids=("0.4980",), update_id=3))
+        after_confirm = places(h.take())
+    assert [type(s.message) for s in moved] == [CancelOrder]  # no new bid while it may fill
+    assert h.oms.refused_places == 1
+    assert [(p.order.side, p.order.price) for p in after_confirm] == [("buy", Decimal("0.4980"))]
 
 
 async def test_max_open_orders_caps_live_plus_pending(
@@ -414,3 +477,75 @@ async def test_order_that_opens_after_the_stop_is_cancelled_when_we_hear_of_it(
     cancel_alls = [s for s in seen if isinstance(s.message, CancelAllOrders)]
     assert [[o.local_id for o in s.message.orders] for s in cancel_alls] == [[in_flight[0]]]
     assert cancel_alls[0].db_states == (S.CANCELLING,)
+
+
+# --- property: the worst case never passes max_position -------------------------------
+
+_PROPERTY_LIMITS = attrs.evolve(LIMITS, max_position=Decimal(300))
+_step = st.one_of(
+    st.tuples(st.just("ladder"), st.integers(0, 3), st.integers(0, 3),
+              st.sampled_from(["40", "90", "150", "260"]), st.integers(0, 20)),
+    st.tuples(st.just("fill"), st.integers(0, 30), st.sampled_from([Decimal("0.5"), Decimal(1)])),
+    st.tuples(st.just("fill_side"), st.sampled_from(["buy", "sell"])),
+    st.tuples(st.just("confirm_cancels")),
+    st.tuples(st.just("housekeeping")),
+)
+
+
+def _worst_case_holds(h: Harness, position: Decimal) -> None:
+    """Every order we have on one side fills at once: still within the limit."""
+    orders = list(h.oms.book)
+    limit = _PROPERTY_LIMITS.max_position
+    assert position + exposure(orders, "buy") <= limit
+    assert position - exposure(orders, "sell") >= -limit
+
+
+async def _run_steps(steps: list[tuple[Any, ...]]) -> None:
+    fills = itertools.count()
+    async with harness(limits=_PROPERTY_LIMITS) as h:
+        await h.send(RiskUpdate(state=NORMAL))
+
+        async def fill(order: Order, qty: Decimal) -> None:
+            trade_id = f"F{next(fills)}"
+            h.db.fill_rows[trade_id] = fill_record(trade_id, order.side, str(qty))
+            total = order.filled_qty + qty
+            status = ExchangeStatus.CLOSED if total >= order.qty else ExchangeStatus.OPEN
+            await h.ask(order.local_id, ExchangeReported(status=status, filled_qty=total))
+
+        for n, step in enumerate(steps):
+            match step:
+                case ("ladder", bids, asks, qty, shift):
+                    mid = Decimal("0.5") + Decimal(shift) / 10_000
+                    ladder = target(
+                        bids=tuple(str(mid - Decimal(k + 1) / 1000) for k in range(bids)),
+                        asks=tuple(str(mid + Decimal(k + 1) / 1000) for k in range(asks)),
+                        qty=qty, update_id=n + 2)
+                    await h.send(ladder)
+                    for p in places(h.take()):
+                        await h.open(p.order.local_id, f"X{n}-{p.order.local_id[:6]}")
+                case ("fill", index, share):
+                    live = [o for o in h.oms.book if o.state in (S.OPEN, S.PARTIALLY_FILLED,
+                                                                 S.CANCELLING)]
+                    if live:
+                        order = live[index % len(live)]
+                        await fill(order, (order.remaining_qty * share).quantize(Decimal(1)) or
+                                   order.remaining_qty)
+                case ("fill_side", side):  # a sweep: everything resting on one side fills
+                    for order in [o for o in h.oms.book if o.side == side
+                                  and o.state in (S.OPEN, S.PARTIALLY_FILLED, S.CANCELLING)]:
+                        await fill(order, order.remaining_qty)
+                case ("confirm_cancels",):
+                    for order in h.oms.book.in_states(frozenset({S.CANCELLING})):
+                        await h.ask(order.local_id, ExchangeReported(
+                            status=ExchangeStatus.CANCELLED, filled_qty=order.filled_qty))
+                case ("housekeeping",):
+                    await h.oms.housekeeping()
+            h.take()
+            _worst_case_holds(h, await h.db.session_position())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_step, min_size=1, max_size=25))
+def test_no_sequence_of_ladders_and_fills_lets_the_worst_case_pass_max_position(
+        steps: list[tuple[Any, ...]]) -> None:
+    trio.run(_run_steps, steps, clock=trio.testing.MockClock(autojump_threshold=0))

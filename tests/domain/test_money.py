@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import pytest
 from hypothesis import given
@@ -60,11 +60,13 @@ def test_floor_and_ceil_bracket_the_value_on_the_grid(value: Decimal, step: Deci
 def test_floor_and_ceil_are_exact_at_any_magnitude(digits: int, places: int, raw_step: str) -> None:
     """40 significant digits would be rounded to 28 by the default context; the grid
     functions must land on the exact neighbouring multiples (checked in integers)."""
-    value, step = Decimal(digits).scaleb(-places), Decimal(raw_step)
+    wide = Context(prec=200)  # the test's own arithmetic must not round either
+    value, step = wide.scaleb(Decimal(digits), -places), Decimal(raw_step)
     scale = 10 ** (places + 4)
-    v, s = digits * 10**4, int(step * scale)  # value and step in units of 10^-(places+4)
-    assert floor_to(value, step) * scale == (v // s) * s
-    assert ceil_to(value, step) * scale == -((-v) // s) * s
+    v, s = digits * 10**4, int(wide.multiply(step, scale))  # in units of 10^-(places+4)
+    low, high = floor_to(value, step), ceil_to(value, step)  # the default context is in force
+    assert wide.multiply(low, scale) == (v // s) * s
+    assert wide.multiply(high, scale) == -((-v) // s) * s
 
 
 def test_floor_of_a_long_number_keeps_every_digit() -> None:

@@ -14,6 +14,7 @@ from ddmm.domain.orders import OrderState
 from ddmm.errors import PersistenceConflict, PersistenceError
 from ddmm.persistence import (
     BalanceRecord,
+    DayMark,
     FillRecord,
     OrderRecord,
     OrderUpdate,
@@ -243,3 +244,49 @@ async def test_readonly_view_reads_what_the_actor_wrote(config: PersistenceConfi
         assert ro.net_position() == Decimal(10)
     with pytest.raises(PersistenceError), open_readonly(config.path.with_name("missing.db")):
         pass
+
+
+async def test_session_position_is_a_running_total_from_the_session_baseline(
+        config: PersistenceConfig) -> None:
+    async with open_persistence(config) as db:
+        await db.record_fill(fill("before", qty="7"))
+        session = await db.open_session(now_ms=5_000)
+        assert (session.ts_ms, session.amount) == (5_000, Decimal(7))
+        assert await db.session_position() == 0
+        await db.record_fill(fill("b1", qty="10.5"))
+        await db.record_fill(fill("b1", qty="10.5"))  # replayed: no-op, the total holds
+        await db.record_fill(fill("s1", side="sell", qty="3"))
+        await db.record_fill(fill("q1", qty="99", quarantined=True))
+        assert await db.session_position() == Decimal("7.5")
+    async with open_persistence(config) as db:  # a restart keeps the session and its start
+        assert (await db.open_session(now_ms=9_000)).ts_ms == 5_000
+        assert await db.session_position() == Decimal("7.5")
+        assert await db.net_position() == Decimal("14.5")
+
+
+async def test_running_total_of_a_database_from_before_it_existed_is_summed_once(
+        config: PersistenceConfig) -> None:
+    async with open_persistence(config) as db:
+        await db.record_fill(fill("b1", qty="4"))
+    with sqlite3.connect(config.path) as conn:
+        conn.execute("DELETE FROM kv WHERE key = 'net_position_total'")
+    async with open_persistence(config) as db:
+        await db.open_session(now_ms=1)
+        await db.record_fill(fill("b2", qty="6"))
+        assert await db.net_position() == Decimal(10)
+        assert await db.session_position() == Decimal(6)
+
+
+async def test_latched_events_start_at_the_last_resume_and_day_marks_keep_the_first(
+        config: PersistenceConfig) -> None:
+    events = [RiskEventRecord(ts_ms=1, kind="daily_loss", reason="old"),
+              RiskEventRecord(ts_ms=2, kind="resume", reason="op", amount=Decimal("-1200.5")),
+              RiskEventRecord(ts_ms=3, kind="reduce_only", reason="not a latch"),
+              RiskEventRecord(ts_ms=4, kind="halt", reason="operator")]
+    async with open_persistence(config) as db:
+        for event in events:
+            await db.record_risk_event(event)
+        assert await db.latched_risk_events() == [events[1], events[3]]
+        first = DayMark(day_start_ms=0, ts_ms=10, mid=Decimal("0.45"))
+        assert await db.mark_day(first) == first
+        assert await db.mark_day(DayMark(day_start_ms=0, ts_ms=20, mid=Decimal("0.5"))) == first
