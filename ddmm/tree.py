@@ -256,27 +256,31 @@ class Tree:
             await trio.sleep_forever()
 
     def order_snapshot(self) -> dict[str, Any]:
-        """Open orders per side and fills, for the status line."""
+        """Open orders per side, for the status line."""
         if self.oms is None:
             return {}
         live = self.oms.book.in_states(LIVE_STATES)
         bids = sum(1 for order in live if order.side == "buy")
-        fills = self.executor.fills_recorded if self.executor else 0
         risk = self.oms.risk
         restarts = self.supervisor.restart_counts if self.supervisor else {}
         return {"open_bids": bids, "open_asks": len(live) - bids, "orders_pending":
-                len(self.oms.book) - len(live), "fills": fills, "risk": risk.mode.value,
+                len(self.oms.book) - len(live), "risk": risk.mode.value,
                 "actor_restarts": dict(restarts)}
 
     def account_snapshot(self) -> dict[str, Any]:
-        """Inventory and risk inputs, for the status line."""
-        if self.account is None or self.account.inventory is None:
+        """Inventory, position and PnL, each named for its window: `session_*` since the
+        session started (the first start on this database), `today_*` this UTC day; all
+        read from the fills table, the same figures `ddmm status` prints."""
+        account = self.account
+        inventory = account.inventory if account is not None else None
+        if account is None or inventory is None:
             return {}
-        inventory = self.account.inventory
         return {"ada": str(inventory.ada_total), "usdm": str(inventory.usdm_total),
-                "position": str(self.account.last_position),
-                "daily_pnl": str(self.account.last_daily_pnl.quantize(Decimal("0.01"))),
-                "halts": list(self.account.halts) + list(self.account.conditions)}
+                "session_position_ada": str(account.last_position),
+                "session_fills": account.session_fills,
+                "today_pnl_usdm": str(account.last_daily_pnl.quantize(Decimal("0.01"))),
+                **account.today.as_report("today"),
+                "halts": list(account.halts) + list(account.conditions)}
 
     async def stop_gracefully(self, requested: trio.Event, tree_stop: trio.Event) -> None:
         """On a stop request: stop quoting and cancel through the order path (so every

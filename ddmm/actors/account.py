@@ -31,10 +31,10 @@ from ddmm.domain.quotes import Inventory
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.wire import Balance
 from ddmm.oms.latches import replay_latches
-from ddmm.oms.pnl import daily_pnl, net_position, utc_day_start_ms
+from ddmm.oms.pnl import daily_pnl, net_position, summarize, utc_day_start_ms
 from ddmm.oms.risk import RiskInputs, RiskLimits, RiskState, assess, daily_loss_breached
 from ddmm.persistence.actor import Persistence
-from ddmm.persistence.records import BalanceRecord, DayMark, RiskEventRecord
+from ddmm.persistence.records import BalanceRecord, DayMark, FillRecord, RiskEventRecord
 from ddmm.runtime.latest import LatestValue
 
 log = structlog.get_logger(actor="account")
@@ -96,7 +96,12 @@ class Account:
         self.risk: RiskState | None = None
         self.inventory: Inventory | None = None
         self.last_position = Decimal(0)
+        """Net position since the session started, as of the last check."""
         self.last_daily_pnl = Decimal(0)
+        """Today's mark-to-market PnL (fills and carried position), as of the last check."""
+        self.today = summarize(())
+        """Today's fills, volume, fees and realized PnL (UTC day, this session)."""
+        self.session_fills = 0
         self._pnl_baseline: tuple[int, Decimal] | None = None
         self._day_mark: DayMark | None = None
         self._unsaved: list[RiskEventRecord] = []
@@ -143,7 +148,8 @@ class Account:
         baseline = self._pnl_baseline if self._baseline_today(now) else None
         mid = self._mid()
         if mid is not None:
-            pnl = await self._daily_pnl(now, mid, await self._db.session_position())
+            pnl = await self._daily_pnl(now, mid, await self._db.session_position(),
+                                        await self._today_fills(now))
             if self._effective_pnl(pnl, now) < -self._limits.max_daily_loss:
                 baseline = (today, pnl)
         self._pnl_baseline = baseline
@@ -224,11 +230,15 @@ class Account:
         self._unsaved.append(RiskEventRecord(ts_ms=self._clock_ms(), kind=kind, reason=reason))
         log.error("trading_halted", kind=kind, reason=reason)
 
-    async def _daily_pnl(self, now_ms: int, mid: Decimal, position: Decimal) -> Decimal:
+    async def _today_fills(self, now_ms: int) -> list[FillRecord]:
+        """This UTC day's fills of the session."""
+        return await self._db.fills(since_ms=max(utc_day_start_ms(now_ms), self.session_start_ms))
+
+    async def _daily_pnl(self, now_ms: int, mid: Decimal, position: Decimal,
+                         today: list[FillRecord]) -> Decimal:
         """Today's PnL at `mid`: today's fills, plus the position carried into the day
         revalued from the day's open mark (the first mid seen that day, persisted)."""
         day = utc_day_start_ms(now_ms)
-        today = await self._db.fills(since_ms=max(day, self.session_start_ms))
         carried = position - net_position(today)
         if self._day_mark is None or self._day_mark.day_start_ms != day:
             self._day_mark = await self._db.mark_day(
@@ -249,7 +259,10 @@ class Account:
         now = self._clock_ms()
         mid = self._mid()
         position = await self._db.session_position()
-        pnl = await self._daily_pnl(now, mid, position) if mid is not None else Decimal(0)
+        today = await self._today_fills(now)
+        self.today = summarize(today)
+        self.session_fills = await self._db.fill_count(since_ms=self.session_start_ms)
+        pnl = await self._daily_pnl(now, mid, position, today) if mid is not None else Decimal(0)
         inputs = RiskInputs(
             net_position=position,
             ada_total=self.inventory.ada_total, usdm_total=self.inventory.usdm_total, mid=mid,

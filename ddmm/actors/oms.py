@@ -182,7 +182,8 @@ class Oms:
                 await self._withdrawn(local_id)
             case RiskUpdate(state=state):
                 if state.mode != self.risk.mode or state.allowed_sides != self.risk.allowed_sides:
-                    log.info("risk_changed", mode=state.mode.value, reasons=list(state.reasons))
+                    log.info("risk_changed", mode=state.mode.value, reasons=list(state.reasons),
+                             allowed=sorted(state.allowed_sides))
                 self.risk = state
                 await self.requote()
             case ReconcileOpen(open_exchange_ids=open_ids, sweep_orphans=sweep):

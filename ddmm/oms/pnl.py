@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import attrs
+
 from ddmm.persistence.records import FillRecord
 
 ZERO = Decimal(0)
@@ -48,3 +50,46 @@ def daily_pnl(today: Iterable[FillRecord], mid: Decimal, *, carried: Decimal,
     """Today's mark-to-market PnL at `mid`: today's fills, plus `carried` (the net position
     held at the day's open) revalued from `open_mid` to `mid`."""
     return mark_to_market(today, mid) + carried * (mid - open_mid)
+
+
+@attrs.frozen(kw_only=True)
+class TradingSummary:
+    """What a window of fills did (SPEC §12), in the units its names say.
+
+    `realized_pnl_usdm` is the matched part: min(bought, sold) × (average sell − average
+    buy), less every fee; the unmatched rest is inventory, which only a mid can value.
+    ADA fees are valued at their fill's price, so the summary needs no market data.
+    """
+
+    fills: int
+    bought_ada: Decimal
+    sold_ada: Decimal
+    volume_usdm: Decimal
+    fees_usdm: Decimal
+    realized_pnl_usdm: Decimal
+
+    def as_report(self, prefix: str) -> dict[str, str | int]:
+        """Flat fields named `<prefix>_<figure>` for the status line and `/metrics`."""
+        return {f"{prefix}_{name}": value if isinstance(value, int) else str(value)
+                for name, value in attrs.asdict(self).items()}
+
+
+def summarize(fills: Iterable[FillRecord]) -> TradingSummary:
+    """Counts, volume, fees and realized PnL of the counted (not quarantined) fills."""
+    count = 0
+    bought = sold = bought_usdm = sold_usdm = fees = ZERO
+    for fill in fills:
+        if fill.quarantined:
+            continue
+        count += 1
+        notional = fill.qty * fill.price
+        if fill.side == "buy":
+            bought, bought_usdm = bought + fill.qty, bought_usdm + notional
+        else:
+            sold, sold_usdm = sold + fill.qty, sold_usdm + notional
+        fees += fill.fee * fill.price if fill.fee_asset == "ADA" else fill.fee
+    matched = min(bought, sold)
+    edge = (sold_usdm / sold - bought_usdm / bought) if matched > 0 else ZERO
+    return TradingSummary(fills=count, bought_ada=bought, sold_ada=sold,
+                          volume_usdm=bought_usdm + sold_usdm, fees_usdm=fees,
+                          realized_pnl_usdm=matched * edge - fees)

@@ -131,6 +131,10 @@ class Persistence:
         """The current session's start (and position baseline), started on first use."""
         return await self._db.submit(functools.partial(queries.open_session, now_ms=now_ms))
 
+    async def fill_count(self, since_ms: int | None = None) -> int:
+        """Counted (not quarantined) fills since `since_ms`."""
+        return await self._db.submit(functools.partial(queries.fill_count, since_ms=since_ms))
+
     async def session_position(self) -> Decimal:
         """Net base asset bought − sold since the session started (a running total)."""
         return await self._db.submit(queries.session_position)

@@ -191,13 +191,10 @@ def _risk_event(row: tuple[Any, ...]) -> RiskEventRecord:
 def net_total(conn: sqlite3.Connection) -> Decimal:
     """Base asset bought minus sold over every counted fill, kept as a running total that
     `record_fill` moves in the fill's own transaction, so reading it costs one row however
-    long the fills table grows. A database from before the total existed is summed once."""
+    long the fills table grows. A database from before the total existed is summed until its
+    next fill stores the total (reads never write, so read-only connections can ask too)."""
     row = conn.execute("SELECT value FROM kv WHERE key = ?", (_NET_TOTAL_KEY,)).fetchone()
-    if row is not None:
-        return Decimal(row[0])
-    total = net_position(conn, since_ms=None)
-    _set_net_total(conn, total)
-    return total
+    return net_position(conn, since_ms=None) if row is None else Decimal(row[0])
 
 
 def _set_net_total(conn: sqlite3.Connection, total: Decimal) -> None:
@@ -208,25 +205,29 @@ def open_session(conn: sqlite3.Connection, now_ms: int) -> RiskEventRecord:
     """The current session's `session_started` event; the first call on a database starts
     one at `now_ms`, from the position total of that moment. Sessions outlive restarts:
     a crash and restart must not hand the bot a fresh `max_position`."""
-    row = conn.execute(
-        f"SELECT {_RISK_EVENT_COLUMNS} FROM risk_events WHERE kind = ?"
-        " ORDER BY id DESC LIMIT 1", (SESSION_STARTED,)).fetchone()
-    if row is not None:
-        return _risk_event(row)
+    current = current_session(conn)
+    if current is not None:
+        return current
     event = RiskEventRecord(ts_ms=now_ms, kind=SESSION_STARTED, amount=net_total(conn),
                             reason="first start on this database")
     record_risk_event(conn, event)
     return event
 
 
+def current_session(conn: sqlite3.Connection) -> RiskEventRecord | None:
+    """The latest `session_started` event, if a session was ever started."""
+    row = conn.execute(
+        f"SELECT {_RISK_EVENT_COLUMNS} FROM risk_events WHERE kind = ?"
+        " ORDER BY id DESC LIMIT 1", (SESSION_STARTED,)).fetchone()
+    return None if row is None else _risk_event(row)
+
+
 def session_position(conn: sqlite3.Connection) -> Decimal:
     """Net position since the session started (SPEC §6 `max_position`); 0 before a session."""
-    row = conn.execute(
-        "SELECT amount FROM risk_events WHERE kind = ? ORDER BY id DESC LIMIT 1",
-        (SESSION_STARTED,)).fetchone()
-    if row is None:
+    session = current_session(conn)
+    if session is None:
         return Decimal(0)
-    return net_total(conn) - Decimal(row[0] or 0)
+    return net_total(conn) - (session.amount or Decimal(0))
 
 
 def latched_risk_events(conn: sqlite3.Connection) -> list[RiskEventRecord]:
@@ -312,6 +313,13 @@ def fills(conn: sqlite3.Connection, since_ms: int | None) -> list[FillRecord]:
         (since_ms or 0,),
     ).fetchall()
     return [_fill(row) for row in rows]
+
+
+def fill_count(conn: sqlite3.Connection, since_ms: int | None) -> int:
+    """Counted (not quarantined) fills since `since_ms`."""
+    row = conn.execute("SELECT COUNT(*) FROM fills WHERE quarantined = 0 AND ts_ms >= ?",
+                       (since_ms or 0,)).fetchone()
+    return int(row[0])
 
 
 def net_position(conn: sqlite3.Connection, since_ms: int | None) -> Decimal:

@@ -55,6 +55,15 @@ class ReadOnlyDb:
     def net_position(self, since_ms: int | None = None) -> Decimal:
         return queries.net_position(self._conn, since_ms)
 
+    def fill_count(self, since_ms: int | None = None) -> int:
+        return queries.fill_count(self._conn, since_ms)
+
+    def current_session(self) -> RiskEventRecord | None:
+        return queries.current_session(self._conn)
+
+    def session_position(self) -> Decimal:
+        return queries.session_position(self._conn)
+
     def latest_balances(self) -> list[BalanceRecord]:
         return queries.latest_balances(self._conn)
 

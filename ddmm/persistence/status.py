@@ -1,24 +1,45 @@
-"""`ddmm status` from the database: what the bot has, did and decided (SPEC §8).
+"""`ddmm status` from the database: what the bot has, did and decided (SPEC §8, §12).
 
 Works whether or not the bot is running (WAL readers never block the writer), on the
-read-only connection, so a status check can never change anything.
+read-only connection, so a status check can never change anything. Every figure is named
+for its window, with the same names and the same arithmetic as the running bot's status
+line and `/metrics`: `session_*` since the session started (the first start on the
+database), `today_*` this UTC day of the session, `all_time_*` the whole database.
+Mark-to-market PnL needs a live mid, so only the running bot reports it (`today_pnl_usdm`).
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from ddmm.domain.orders import OrderState
+from ddmm.oms.pnl import summarize, utc_day_start_ms
 from ddmm.persistence.readonly import open_readonly
 
 
-def status_report(path: Path) -> dict[str, Any]:
-    """Orders per state, fills, position, latest balances and the latest risk event."""
+def status_database(path: Path) -> Path:
+    """`path`, or when it does not exist the newest paper-session database written for it
+    (`<stem>-paper-<UTC time>.db` beside it: paper mode gives each embedded simulator a
+    fresh database). The name's UTC stamp sorts in time order."""
+    if path.exists():
+        return path
+    papers = sorted(path.parent.glob(f"{path.stem}-paper-*{path.suffix}"))
+    return papers[-1] if papers else path
+
+
+def status_report(path: Path, *, now_ms: int | None = None) -> dict[str, Any]:
+    """Orders per state, fills, position and PnL by window, balances, the latest risk event."""
+    path = status_database(path)
+    now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     with open_readonly(path) as db:
         orders = db.orders_in_states(OrderState)
-        fills = db.fills()
+        session = db.current_session()
+        session_start = session.ts_ms if session is not None else 0
+        today = db.fills(since_ms=max(utc_day_start_ms(now_ms), session_start))
+        every_fill = db.fills()
         risk = db.latest_risk_event()
         return {
             "database": str(path),
@@ -28,9 +49,13 @@ def status_report(path: Path) -> dict[str, Any]:
                  "filled": str(o.filled_qty), "exchange_order_id": o.exchange_order_id}
                 for o in db.open_orders()
             ],
-            "fills": len(fills),
-            "quarantined_fills": sum(1 for fill in fills if fill.quarantined),
-            "net_position": str(db.net_position()),
+            "session_start_ms": None if session is None else session.ts_ms,
+            "session_position_ada": str(db.session_position()),
+            "session_fills": db.fill_count(since_ms=session_start),
+            **summarize(today).as_report("today"),
+            "all_time_fills": len(every_fill),
+            "all_time_quarantined_fills": sum(1 for fill in every_fill if fill.quarantined),
+            "all_time_position_ada": str(db.net_position()),
             "balances": {b.asset: {"free": str(b.free), "locked": str(b.locked)}
                          for b in db.latest_balances()},
             "last_risk_event": None if risk is None else

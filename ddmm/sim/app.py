@@ -35,6 +35,7 @@ class Runtime(Protocol):
 
     engine: SimExchange
     faults: Faults
+    lost_engines: list[SimExchange]
 
     def now_ms(self) -> int: ...
 
@@ -207,6 +208,14 @@ async def _sim_orders(request: Request) -> Response:
     return JSONResponse(orders)
 
 
+async def _sim_lost_orders(request: Request) -> Response:
+    """`/_sim/orders` of the engines state-losing restarts replaced, as they were lost."""
+    runtime: Runtime = request.app.state.runtime
+    orders = [{**order_json(order, with_records=True), "submitted": order.submitted}
+              for engine in runtime.lost_engines for order in engine.all_orders()]
+    return JSONResponse(orders)
+
+
 async def _sim_faults(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
@@ -243,6 +252,7 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/order/{order_id}/cancel", _route(_cancel), methods=["POST"]),
         Route("/_sim/state", _sim_state),
         Route("/_sim/orders", _sim_orders),
+        Route("/_sim/lost-orders", _sim_lost_orders),
         Route("/_sim/faults", _sim_faults, methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: _not_found})

@@ -40,6 +40,9 @@ class SimRuntime:
         self._now_ms = now_ms
         self.hub = StreamHub(faults, self._authenticate, self._symbols, self._initial)
         self.restarts = 0
+        self.lost_engines: list[SimExchange] = []
+        """Engines a state-losing restart replaced, kept so a drill can see every order
+        and execution as they stood at the moment they were lost."""
         self._sent: dict[tuple[str, str], str] = {}
 
     def now_ms(self) -> int:
@@ -117,6 +120,7 @@ class SimRuntime:
             self.restarts += 1
             self._sent.clear()
             if restart == "lose":
+                self.lost_engines.append(self.engine)
                 self.engine = self._make_engine()
             log.info("sim_restarted", state=restart)
 

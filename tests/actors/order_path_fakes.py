@@ -205,6 +205,11 @@ class FakeDb:
                                            reason="first start", amount=self._net_total())
         return self.session
 
+    async def fill_count(self, since_ms: int | None = None) -> int:
+        await self._io()
+        return sum(1 for f in self.fill_rows.values()
+                   if not f.quarantined and f.ts_ms >= (since_ms or 0))
+
     async def session_position(self) -> Decimal:
         await self._io()
         baseline = self.session.amount if self.session and self.session.amount else 0

@@ -103,8 +103,10 @@ def test_c15_simulator_restart_keeping_state_is_survived(workdir: Path) -> None:
 def test_c15_simulator_restart_losing_state_fails_lost_orders(workdir: Path) -> None:
     with drill(workdir, BUSY_SIM) as d, quoting(d, min_open=6) as bot:
         time.sleep(1.0)
-        before = d.sim.orders()
         d.sim.set_faults(restart="lose")
+        # The lost engine as it stood when it was lost: a snapshot taken before the
+        # restart would miss the fills of the last milliseconds.
+        before = list(d.sim.get("/_sim/lost-orders"))
         lost = frozenset(o["id"] for o in before if o["status"] == "open")
         assert lost
         mark = len(bot.events())

@@ -57,37 +57,37 @@ def intents_after(d: Drill, after_ms: int, before_ms: int | None = None) -> list
             and (before_ms is None or r["created_ms"] < before_ms)]
 
 
-def allowed_sides(reasons: list[str]) -> set[str]:
-    """The sides a reduce-only state allows, read back from its reasons."""
-    sides = {"buy", "sell"}
-    for reason in reasons:
-        found = re.match(r"(?:position|inventory skew) (-?[\d.]+)", reason)
-        assert found, reason
-        sides.discard("buy" if Decimal(found.group(1)) > 0 else "sell")
-    return sides
-
-
 def test_r1_max_position_quotes_only_the_reducing_side(workdir: Path) -> None:
-    with drill(workdir, BUSY_SIM, DDMM_RISK__MAX_POSITION="50") as d, quoting(d) as bot:
-        bot.wait_event("risk_changed", timeout_s=30,
-                       where=lambda e: e.get("mode") == "reduce_only")
-        time.sleep(3.0)
-        stop(bot)
+    """A position beyond the limit can only be inherited (the pre-trade cap keeps a
+    running bot inside it, drill X1): build one, then restart with a lower limit."""
+    with drill(workdir, BUSY_SIM) as d:
+        with quoting(d) as first:
+            wait_until(lambda: abs(session_position(d)) >= 300, "a position of 300 ADA", 90)
+            stop(first)
+        inherited = session_position(d)
+        reducing = "sell" if inherited > 0 else "buy"
+        second = d.start(DDMM_RISK__MAX_POSITION="100")
+        with started(second):
+            second.wait_event("outbox_settled", timeout_s=30)
+            change = second.wait_event("risk_changed", timeout_s=30,
+                                       where=lambda e: e.get("mode") == "reduce_only")[0]
+            second.wait_event("order_state_changed", timeout_s=30, where=lambda e: (
+                e.get("new") == "open" and ts_ms(e) > ts_ms(change)))
+            time.sleep(3.0)
+            stop(second)
         counts = finish(d)
-        changes = bot.events("risk_changed")
-    periods = []
-    for i, change in enumerate(changes):
-        if change["mode"] != "reduce_only":
-            continue
-        end = ts_ms(changes[i + 1]) if i + 1 < len(changes) else None
-        sides = allowed_sides(change["reasons"])
-        wrong = [r["side"] for r in intents_after(d, ts_ms(change), end) if r["side"] not in sides]
-        assert not wrong, f"{len(wrong)} {wrong[0]} orders decided while only {sides} allowed"
-        periods.append((sorted(sides), len(intents_after(d, ts_ms(change), end))))
-    assert periods
-    row("R1", "max_position=50 ADA, busy takers", f"{len(periods)} reduce-only period(s); "
-        f"orders decided in them only on the allowed side {periods}; "
-        f"{counts['fills']} fills == sim, 0 open")
+    assert change["allowed"] == [reducing], change
+    decided = intents_after(d, ts_ms(change))
+    wrong = [r["side"] for r in decided if r["side"] != reducing]
+    assert decided and not wrong, f"{len(wrong)} orders on the {('buy', 'sell')[reducing == 'buy']} side"
+    row("R1", "restart with max_position=100 below an inherited position",
+        f"position {inherited} ADA > 100: reduce-only, {len(decided)} orders decided, all "
+        f"{reducing}s; {counts['fills']} fills == sim, 0 open")
+
+
+def session_position(d: Drill) -> Decimal:
+    return sum((Decimal(f["qty"]) * (1 if f["side"] == "buy" else -1)
+                for f in db_rows(d.db_path, "fills") if not f["quarantined"]), Decimal(0))
 
 
 def test_r2_daily_loss_halts_and_cancels_everything(workdir: Path) -> None:
