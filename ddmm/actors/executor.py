@@ -251,8 +251,13 @@ class Executor:
             self._conditions(ConditionChanged(
                 kind="trading_locked", active=True, reason="exchange: trading is locked",
                 until_ms=self._clock_ms() + TRADING_LOCK_PAUSE_MS))
+        if isinstance(exc, BuildExpired):
+            # Nothing of the order exists any more: the build can never be submitted.
+            log.warning("build_expired", local_id=order.local_id, call=call)
+            await self._event(order, NotAtExchange(), code=exc.code)
+            return
         uncertain = isinstance(exc, TransportError) or (exc.code is None or exc.code >= 5000)
-        if isinstance(exc, RateLimited | TradingLocked | BuildExpired) or not uncertain:
+        if isinstance(exc, RateLimited | TradingLocked) or not uncertain:
             log.warning("order_refused", local_id=order.local_id, call=call, error=repr(exc))
             await self._event(order, Refused(reason=f"{call}: {type(exc).__name__}"),
                               code=exc.code)

@@ -147,8 +147,10 @@ def _state_for(order: Order, status: ExchangeStatus, filled: Decimal) -> OrderSt
         case ExchangeStatus.FAILED:
             return S.FAILED
         case ExchangeStatus.BUILDING:
-            # Built but not submitted: only our persisted tx may be submitted (outbox).
-            return S.BUILT if order.state in (S.UNKNOWN, S.BUILDING) else order.state
+            # Built but not submitted (a submit that never arrived, even one we had
+            # started): back to `built`, so the persisted tx — and only it — is submitted.
+            pending = (S.UNKNOWN, S.BUILDING, S.SUBMITTING)
+            return S.BUILT if order.state in pending else order.state
         case ExchangeStatus.PROCESSING:
             return S.SUBMITTING if order.state in (S.UNKNOWN, S.BUILT, S.BUILDING) else order.state
     # OPEN (partial fills keep `open` at the exchange)

@@ -12,7 +12,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
-from order_path_fakes import BASE_MS
+from order_path_fakes import BASE_MS, SYMBOL, sign
 from order_path_harness import Harness
 
 from ddmm.actors import executor as executor_actor
@@ -30,9 +30,10 @@ from ddmm.errors import (
     RateLimited,
     ServerError,
 )
+from ddmm.exchange.wire import OrderRequest
 from ddmm.oms.messages import RateLimitHit
 from ddmm.oms.risk import RiskMode, RiskState
-from ddmm.oms.states import CancelSent
+from ddmm.oms.states import BuildSent, Built, CancelSent, SubmitSent
 
 S = OrderState
 
@@ -95,6 +96,34 @@ async def test_submit_timeout_then_exchange_shows_building_resubmits_the_persist
     assert h.exchange.open_ids() == {"X1"}
 
 
+async def test_killed_after_submit_sent_the_persisted_tx_is_submitted_on_resolve(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A kill between persisting `submitting` and the request: the exchange still shows
+    `building`, so the persisted tx is submitted (never a new build) and the order ends
+    open rather than `submitting` forever."""
+    async with harness() as h:
+        order = await h.new_order()
+        built = await h.exchange.build(OrderRequest.limit(SYMBOL, "buy", order.price, order.qty))
+        for event in (BuildSent(), Built(exchange_order_id=built.order_id,
+                                         signed_tx=sign(built.tx_hex)), SubmitSent()):
+            await h.apply(order.local_id, event, {})
+        killed = h.row(order.local_id)
+        await h.executor.resolve(killed)
+    assert killed.state is S.SUBMITTING
+    assert h.exchange.calls("submit") == [("submit", "X1", "signed:tx-X1")]
+    assert len(h.exchange.calls("build")) == 1
+    assert h.db.state(order.local_id) is S.OPEN
+
+
+async def test_an_expired_build_fails_the_order(autojump_clock: trio.testing.MockClock) -> None:
+    async with harness() as h:
+        h.exchange.fail_next("submit", BuildExpired("4300", code=4300))
+        order = await h.new_order()
+        await h.executor.place(order)
+    assert h.db.state(order.local_id) is S.FAILED
+
+
 async def test_submit_timeout_after_it_landed_resolves_to_open_without_resubmitting(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -122,7 +151,7 @@ async def test_duplicate_submission_is_settled_by_querying_the_order(
 
 
 @pytest.mark.parametrize(("call", "error", "rate_limited"), [
-    ("submit", BuildExpired("expired", code=4300, status=400), False),
+    ("build", ExchangeError("below the minimum size", code=4100, status=400), False),
     ("build", RateLimited("slow down", code=4290, status=429), True),
 ])
 async def test_definite_refusals_reject_the_order(
@@ -135,7 +164,7 @@ async def test_definite_refusals_reject_the_order(
         await h.executor.place(order)
         hits = [m for m in h.limiter_messages() if isinstance(m, RateLimitHit)]
     assert h.db.state(order.local_id) is S.REJECTED
-    assert len(h.exchange.calls("submit")) == (1 if call == "submit" else 0)
+    assert h.exchange.calls("submit") == []
     assert len(hits) == (1 if rate_limited else 0)
 
 

@@ -185,6 +185,27 @@ def test_c5_submit_in_flight_is_resolved_by_query(tmp_path: Path) -> None:
         f"{landed}); {summary(counts)}")
 
 
+def test_c16_killed_after_submit_sent_submits_the_persisted_tx_and_ends_final(
+        runner: BotRunner) -> None:
+    """The kill lands between persisting `submitting` and sending the submit: the exchange
+    still shows the order `building`. The restart must submit the persisted tx (or fail
+    the order if its build expired) — never leave it `submitting` — and after the clean
+    stop every order in the database is final (checked by `restart_and_check`)."""
+    crash_at(runner, "before_submit", skip=4)
+    submitting = in_state(runner.db_path, "submitting")
+    assert submitting, "the kill should leave an order in `submitting`"
+    # Other submits in flight at the kill may have landed (drill C6); the one the kill
+    # stopped short is still `building` at the exchange.
+    unsent = [o for o in submitting
+              if sim_order(runner.sim, o["exchange_id"])["status"] == "building"]
+    assert unsent, "the killed submit should have left a `building` order"
+    counts = restart_and_check(runner)
+    outcome = [sim_order(runner.sim, o["exchange_id"])["submitted"] for o in unsent]
+    assert outcome == [True] * len(unsent), outcome
+    row("C16", "before_submit (after submit_sent)", f"`submitting` at a `building` order: "
+        f"persisted tx submitted once on restart ({outcome}); {summary(counts)}")
+
+
 def test_c6_submit_answered_open_not_persisted_is_adopted(runner: BotRunner) -> None:
     crash_at(runner, "after_submit", skip=4)
     submitting = in_state(runner.db_path, "submitting")

@@ -75,6 +75,11 @@ def test_cancel_in_flight_is_kept_while_exchange_still_reports_open() -> None:
     assert (order.state, order.filled_qty) == (S.CANCELLING, 10)
 
 
+def test_a_submit_that_never_arrived_goes_back_to_built_for_the_persisted_tx() -> None:
+    building = ExchangeReported(status=ExchangeStatus.BUILDING, filled_qty=Decimal(0))
+    assert _run(_order(S.SUBMITTING), building).state is S.BUILT
+
+
 @pytest.mark.parametrize("state", [S.OPEN, S.PARTIALLY_FILLED])
 def test_an_incomplete_fill_record_puts_a_resting_order_in_doubt(state: OrderState) -> None:
     assert _run(_order(state), OutcomeUnknown(reason="incomplete fill record")).state is S.UNKNOWN
