@@ -39,6 +39,7 @@ from ddmm.oms.risk import RiskLimits
 from ddmm.ops import server as ops_server
 from ddmm.persistence import actor as persistence
 from ddmm.quoting.params import ladder_params_from_config, requote_policy_from_config
+from ddmm.runtime.backoff import Backoff
 from ddmm.runtime.latest import LatestValue
 from ddmm.runtime.reply import request
 from ddmm.runtime.supervisor import ChildSpec, SupervisorHandle
@@ -158,7 +159,8 @@ class Tree:
             client=self.session.client, sign_tx_hex=self.session.signer.sign_tx_hex,
             apply=self._apply, limiter=self.limiter_send, db=self.db, symbol=self.symbol,
             fault=fault_point, conditions=self._condition, clock_ms=self.clock_ms,
-            fee_assets=self.session.fee_assets(), fills_changed=self._fills_changed)
+            fee_assets=self.session.fee_assets(), fills_changed=self._fills_changed,
+            trading_lock_pause_ms=int(self.config.risk.trading_lock_pause_s * 1000))
         if restarted:
             # The requests of the executor that crashed died with it: settle what they
             # left uncertain before taking new commands (the outbox's job at start-up).
@@ -200,6 +202,8 @@ class Tree:
         await outbox.run(executor=self.executor, client=self.session.client, symbol=self.symbol,
                          cancel_all_on_start=self.config.risk.cancel_all_on_start,
                          orders=self._orders, fault=fault_point,
+                         startup_deadline_s=self.config.exchange.startup_deadline_s,
+                         backoff=Backoff(1.0, 10.0, rng=random.Random(self.config.supervisor.seed)),
                          budget_window_s=self.budget_window_s, task_status=task_status)
 
     async def _start_account(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:

@@ -67,8 +67,6 @@ log = structlog.get_logger(actor="executor")
 
 MAX_CONCURRENT = 8
 """Commands in flight at once; the limiter already bounds the rate."""
-TRADING_LOCK_PAUSE_MS = 60_000
-"""How long a trading-locked answer (5002) halts quoting before trying again."""
 
 Apply = Callable[[str, OrderEvent, dict[str, Any]], Awaitable[Order]]
 """Ask the OMS to apply and persist one event; returns the order as stored."""
@@ -80,10 +78,12 @@ class Executor:
     def __init__(
         self, *, client: DeltaDeFiClient, sign_tx_hex: Callable[[str], str], apply: Apply,
         limiter: trio.MemorySendChannel[LimiterMsg], db: Persistence, symbol: str,
+        clock_ms: Callable[[], int],
         fault: Callable[[str], None] = lambda point: None,
         conditions: Callable[[ConditionChanged], None] = lambda change: None,
-        clock_ms: Callable[[], int] = lambda: 0, fee_assets: FeeAssets = ADAUSDM_FEES,
+        fee_assets: FeeAssets = ADAUSDM_FEES,
         fills_changed: Callable[[], None] = lambda: None,
+        trading_lock_pause_ms: int = 60_000,
     ) -> None:
         self._client = client
         self._sign = sign_tx_hex
@@ -96,6 +96,8 @@ class Executor:
         self._clock_ms = clock_ms
         self._fee_assets = fee_assets
         self._fills_changed = fills_changed
+        self._trading_lock_pause_ms = trading_lock_pause_ms
+        """How long a trading-locked answer (5002) halts quoting before trying again."""
         self.fills_recorded = 0
 
     async def handle(self, command: ExecutorMsg) -> None:
@@ -250,7 +252,7 @@ class Executor:
         if isinstance(exc, TradingLocked):
             self._conditions(ConditionChanged(
                 kind="trading_locked", active=True, reason="exchange: trading is locked",
-                until_ms=self._clock_ms() + TRADING_LOCK_PAUSE_MS))
+                until_ms=self._clock_ms() + self._trading_lock_pause_ms))
         if isinstance(exc, BuildExpired):
             # Nothing of the order exists any more: the build can never be submitted.
             log.warning("build_expired", local_id=order.local_id, call=call)

@@ -15,6 +15,7 @@ after it (and the quoting) start only on a settled book.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import structlog
 import trio
@@ -22,6 +23,8 @@ import trio
 from ddmm.actors.executor import Executor
 from ddmm.domain.orders import Order
 from ddmm.exchange.client import DeltaDeFiClient
+from ddmm.exchange.startup import until_ready
+from ddmm.runtime.backoff import Backoff
 
 log = structlog.get_logger(actor="outbox")
 
@@ -29,13 +32,17 @@ log = structlog.get_logger(actor="outbox")
 async def run(
     *, executor: Executor, client: DeltaDeFiClient, symbol: str, cancel_all_on_start: bool,
     orders: Callable[[], Awaitable[list[Order]]],
+    startup_deadline_s: float, backoff: Backoff,
     fault: Callable[[str], None] = lambda point: None,
     budget_window_s: float = 1.0,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Sweep once, report started, and end."""
     if cancel_all_on_start:
-        cancelled = await client.cancel_all(symbol)
+        # A trading lock or an error burst at start passes: ride it out (until the deadline).
+        cancelled = await until_ready(partial(client.cancel_all, symbol),
+                                      what="start-up cancel-all",
+                                      deadline_s=startup_deadline_s, backoff=backoff)
         log.info("start_cancel_all_done", cancelled=len(cancelled))
         # This request bypassed the limiter: let its budget window pass before quoting.
         await trio.sleep(budget_window_s)

@@ -137,6 +137,8 @@ class RiskConfig:
     reconcile_interval_s: float = attrs.field(default=10.0, validator=_pos)
     orphan_sweep_interval_s: float = attrs.field(default=30.0, validator=_pos)
     shutdown_cancel_deadline_s: float = attrs.field(default=10.0, validator=_pos)
+    trading_lock_pause_s: float = attrs.field(default=60.0, validator=_pos)
+    """A trading-locked answer (5002) halts quoting this long before trying again."""
 
 
 @attrs.frozen(kw_only=True)
@@ -162,6 +164,8 @@ class ExchangeConfig:
     ws_url: str | None = None
     symbol: str = "ADAUSDM"
     request_timeout_s: float = attrs.field(default=10.0, validator=_pos)
+    startup_deadline_s: float = attrs.field(default=120.0, validator=_pos)
+    """How long start-up rides out transient exchange answers before giving up."""
     api_key: Secret | None = None
     trading_password: Secret | None = None
 

@@ -31,6 +31,7 @@ from ddmm.config.schema import ExchangeConfig
 from ddmm.config.secret import Secret
 from ddmm.errors import (
     ConfigError,
+    ExchangeError,
     ExchangeTimeout,
     MalformedResponse,
     OrderNotFound,
@@ -190,8 +191,10 @@ class DeltaDeFiClient:
         """Cancel every open order of `symbol`; returns the cancelled ids. The exchange
         answers 4200 when nothing is open: that is success with nothing to do (§8.3)."""
         try:
-            body = await self._call("POST", "/order/cancel-all", json_body={"symbol": symbol})
+            body = await self._call("POST", "/order/cancel-all", json_body={"symbol": symbol},
+                                    expected=(OrderNotFound,))
         except OrderNotFound:
+            log.info("cancel_all_found_nothing_open", symbol=symbol)
             return ()
         return wire.cancelled_ids(body)
 
@@ -260,8 +263,10 @@ class DeltaDeFiClient:
         *,
         params: Mapping[str, str | int] | None = None,
         json_body: Mapping[str, Any] | None = None,
+        expected: tuple[type[ExchangeError], ...] = (),
     ) -> Any:
-        """One request: JSON body on 2xx, a typed exception otherwise."""
+        """One request: JSON body on 2xx, a typed exception otherwise. An `expected`
+        answer is the caller's normal case: raised without a warning."""
         where = f"{method} {path}"
         response: httpx.Response | None = None
         failure: TransportError | None = None
@@ -286,6 +291,8 @@ class DeltaDeFiClient:
         answer = error_from_response(
             response.status_code, response.content, where=where, scrub=self._scrub
         )
+        if isinstance(answer, expected):
+            raise answer
         log.warning(
             "exchange_request_failed", method=method, path=path, status=response.status_code,
             code=answer.code, error_type=type(answer).__name__, error=str(answer),

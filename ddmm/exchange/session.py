@@ -2,31 +2,30 @@
 
 Everything the order path needs from the exchange before the first order: the REST
 client, the operation key decrypted with the trading password (and checked against the
-hash the exchange will require), and the market's grid. An unreachable exchange is
-retried with backoff a few times and then reported as one clear error (drill D10).
+hash the exchange will require), and the market's grid. An unreachable or not-yet-ready
+exchange is retried with backoff until `exchange.startup_deadline_s` and then reported as
+one clear error (drill D10); a definite refusal (a bad key) ends the start at once.
 """
 
 from __future__ import annotations
 
 import random
+from functools import partial
 
 import attrs
 import structlog
-import trio
 
 from ddmm.config.schema import ExchangeConfig
-from ddmm.errors import ConfigError, TransportError
+from ddmm.errors import ConfigError
 from ddmm.exchange.client import DeltaDeFiClient
 from ddmm.exchange.signing import OperationKeySigner
+from ddmm.exchange.startup import until_ready
 from ddmm.exchange.wire import MarketRules
 from ddmm.oms.fills import FeeAssets
 from ddmm.quoting import params
 from ddmm.runtime.backoff import Backoff
 
 log = structlog.get_logger(actor="exchange")
-
-CONNECT_ATTEMPTS = 5
-
 
 @attrs.frozen(kw_only=True)
 class ExchangeSession:
@@ -52,21 +51,15 @@ async def open_session(config: ExchangeConfig, *, rng: random.Random) -> Exchang
         raise ConfigError("exchange.trading_password: required (DELTADEFI_TRADING_PASSWORD)")
     client = DeltaDeFiClient.from_config(config)
     backoff = Backoff(1.0, 10.0, rng=rng)
-    for attempt in range(1, CONNECT_ATTEMPTS + 1):
-        try:
-            rules = await client.market_rules(config.symbol)
-            key = await client.operation_key()
-            break
-        except TransportError as exc:
-            if attempt == CONNECT_ATTEMPTS:
-                await client.aclose()
-                raise TransportError(
-                    f"exchange unreachable at {client.rest_url} after {attempt} attempts: "
-                    f"{type(exc).__name__}") from None
-            delay_s = backoff.next_delay()
-            log.warning("exchange_unreachable", attempt=attempt, retry_in_s=round(delay_s, 2),
-                        error=type(exc).__name__)
-            await trio.sleep(delay_s)
+    try:
+        rules = await until_ready(partial(client.market_rules, config.symbol),
+                                  what=f"market config at {client.rest_url}",
+                                  deadline_s=config.startup_deadline_s, backoff=backoff)
+        key = await until_ready(client.operation_key, what="operation key",
+                                deadline_s=config.startup_deadline_s, backoff=backoff)
+    except BaseException:
+        await client.aclose()
+        raise
     try:
         signer = OperationKeySigner.from_encrypted(key.encrypted_operation_key,
                                                    config.trading_password)

@@ -57,7 +57,7 @@ class TradingSummary:
     """What a window of fills did (SPEC §12), in the units its names say.
 
     `realized_pnl_usdm` is the matched part: min(bought, sold) × (average sell − average
-    buy), less every fee; the unmatched rest is inventory, which only a mid can value.
+    buy), less every fee, to USDM's 6 decimals; the unmatched rest is inventory, which only a mid can value.
     ADA fees are valued at their fill's price, so the summary needs no market data.
     """
 
@@ -72,6 +72,10 @@ class TradingSummary:
         """Flat fields named `<prefix>_<figure>` for the status line and `/metrics`."""
         return {f"{prefix}_{name}": value if isinstance(value, int) else str(value)
                 for name, value in attrs.asdict(self).items()}
+
+
+_MICRO = Decimal("0.000001")
+"""USDM's precision: an average price's long fraction is noise beyond it."""
 
 
 def summarize(fills: Iterable[FillRecord]) -> TradingSummary:
@@ -92,4 +96,4 @@ def summarize(fills: Iterable[FillRecord]) -> TradingSummary:
     edge = (sold_usdm / sold - bought_usdm / bought) if matched > 0 else ZERO
     return TradingSummary(fills=count, bought_ada=bought, sold_ada=sold,
                           volume_usdm=bought_usdm + sold_usdm, fees_usdm=fees,
-                          realized_pnl_usdm=matched * edge - fees)
+                          realized_pnl_usdm=(matched * edge - fees).quantize(_MICRO))

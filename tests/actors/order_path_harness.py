@@ -42,7 +42,8 @@ class Harness:
                        policy=RequotePolicy(), limits=LIMITS, symbol=SYMBOL, clock_ms=clock_ms)
         self.executor = Executor(client=self.exchange, sign_tx_hex=sign,  # type: ignore[arg-type]
                                  apply=self.apply, limiter=self.limiter_send,
-                                 db=self.db, symbol=SYMBOL)  # type: ignore[arg-type]
+                                 db=self.db, symbol=SYMBOL,  # type: ignore[arg-type]
+                                 clock_ms=clock_ms)
         self._n = 0
 
     async def apply(self, local_id: str, event: OrderEvent, detail: dict[str, Any]) -> Order:

@@ -3,20 +3,25 @@ view (only the persisted tx resubmitted), `started` only once the sweep is done.
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 from order_path_fakes import BASE_MS, SYMBOL, sign
 from order_path_harness import Harness
+from structlog.testing import capture_logs
 
 from ddmm.actors import oms as oms_actor
 from ddmm.actors import outbox
 from ddmm.domain.orders import ExchangeStatus, Order, OrderState
+from ddmm.errors import ExchangeError, ServerError, TradingLocked
 from ddmm.exchange.wire import OrderRequest
+from ddmm.runtime.backoff import Backoff
 from ddmm.runtime.reply import request
 
 S = OrderState
@@ -68,7 +73,12 @@ async def _outbox(h: Harness, orders: Any, cancel_all_on_start: bool, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     await outbox.run(executor=h.executor, client=h.exchange,  # type: ignore[arg-type]
                      symbol=SYMBOL, cancel_all_on_start=cancel_all_on_start, orders=orders,
+                     startup_deadline_s=STARTUP_DEADLINE_S,
+                     backoff=Backoff(1.0, 10.0, jitter=0, rng=random.Random(0)),
                      task_status=task_status)
+
+
+STARTUP_DEADLINE_S = 60.0
 
 
 async def test_cancel_all_on_start_goes_first_then_each_order_is_settled(
@@ -111,3 +121,32 @@ async def test_started_is_reported_only_after_every_order_is_settled(
             states_at_start = {i: r.state for i, r in h.db.orders.items()}
     assert states_at_start == {"L-open": S.CANCELLED, "L-built": S.OPEN, "L-lost": S.FAILED,
                                "L-sub": S.CANCELLED}
+
+
+@pytest.mark.parametrize("error", [TradingLocked("locked", code=5002, status=400),
+                                   ServerError("internal", code=5000, status=500)])
+async def test_a_transient_answer_to_the_start_cancel_all_is_ridden_out(
+    autojump_clock: trio.testing.MockClock, error: ExchangeError,
+) -> None:
+    async with started_oms() as h:
+        for _ in range(3):
+            h.exchange.fail_next("cancel_all", error)
+        with capture_logs() as logs:
+            await start_outbox(h, cancel_all_on_start=True)
+        settled_at = trio.current_time()
+    retries = [e for e in logs if e["event"] == "exchange_not_ready"]
+    assert [e["retry_in_s"] for e in retries] == [1.0, 2.0, 4.0]
+    assert settled_at == pytest.approx(1.0 + 2.0 + 4.0 + 1.0)  # + the budget window
+    assert [e for e in h.journal if e[0] == "cancel_all"] == [("cancel_all", SYMBOL)] * 4
+
+
+async def test_a_start_cancel_all_never_ready_fails_after_the_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with started_oms() as h:
+        for _ in range(20):
+            h.exchange.fail_next("cancel_all", TradingLocked("locked", code=5002, status=400))
+        with pytest.raises(BaseExceptionGroup) as caught:
+            await start_outbox(h, cancel_all_on_start=True)
+    (error,) = caught.value.exceptions
+    assert isinstance(error, TradingLocked) and "not ready within 60 s" in str(error)

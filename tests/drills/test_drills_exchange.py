@@ -244,7 +244,7 @@ def test_d10_exchange_unreachable_at_start_retries_then_connects(workdir: Path) 
     # The simulator is gone: the bot starts against a closed port.
     bot = d.start()
     with started(bot):
-        bot.wait_event("exchange_unreachable", timeout_s=20)
+        bot.wait_event("exchange_not_ready", timeout_s=20)
         late = _SimOnPort(workdir, clean_env(**FAST), port)
         with started(late.proc):
             late.wait_ready()
@@ -254,11 +254,11 @@ def test_d10_exchange_unreachable_at_start_retries_then_connects(workdir: Path) 
             bot.wait_event("order_state_changed", where=into("open"), timeout_s=30)
             stop(bot)
             counts = finish(d)
-        retries = bot.events("exchange_unreachable")
+        retries = bot.events("exchange_not_ready")
     text = bot.text()
     assert all(v not in text for v in credentials.values())
     assert all("error" in e and "attempt" in e for e in retries)
-    row("D10", "exchange down at start", f"{len(retries)} exchange_unreachable retries "
+    row("D10", "exchange down at start", f"{len(retries)} exchange_not_ready retries "
         f"logged, connected once the sim was up; {counts['orders_submitted']} submitted, "
         "no secret in the output")
 
@@ -322,16 +322,55 @@ def test_d10_exchange_never_up_exits_with_one_line_naming_the_url(workdir: Path)
                     DELTADEFI_TRADING_PASSWORD=WRONG_PASSWORD,
                     DDMM_EXCHANGE__REST_URL=url, DDMM_EXCHANGE__WS_URL=f"ws://127.0.0.1:{port}",
                     DDMM_PERSISTENCE__PATH=str(workdir / "bot.db"),
-                    DDMM_RISK__STOP_FILE=str(workdir / "STOP"))
+                    DDMM_RISK__STOP_FILE=str(workdir / "STOP"),
+                    DDMM_EXCHANGE__STARTUP_DEADLINE_S="8")
     bot = Proc("bot", [sys.executable, "-m", "ddmm"], env, workdir / "bot-run1.log")
     with started(bot):
         code = bot.wait_exit(timeout_s=40)
     text = bot.text()
     last = text.strip().splitlines()[-1]
-    retries = bot.events("exchange_unreachable")
+    retries = bot.events("exchange_not_ready")
     assert code == 1, text[-2000:]
-    assert re.fullmatch(rf"ddmm: TransportError: exchange unreachable at {url} .+", last), last
-    assert "Traceback" not in text and len(retries) == 4
+    assert re.fullmatch(rf"ddmm: TransportError: market config at {url}: the exchange was not "
+                        r"ready within 8 s .+", last), last
+    # Seeded backoff (supervisor.seed 0): waits of 1.14, 2.21 and 3.87 s fit in the 8 s
+    # deadline, a fourth of 7.23 s would not.
+    assert "Traceback" not in text and len(retries) == 3
     assert WRONG_API_KEY not in text and WRONG_PASSWORD not in text
     row("D10", "exchange never up", f"{len(retries)} retries logged, then exit {code} with "
         f"one line: {last[:72]!r}…; no secret printed")
+
+
+def test_d11_a_5000_burst_at_start_is_ridden_out_then_the_bot_quotes(workdir: Path) -> None:
+    with drill(workdir) as d:
+        d.sim.set_faults(error_burst={"count": 3, "kind": "json_5000"})
+        bot = d.start()
+        with started(bot):
+            bot.wait_event("order_state_changed", where=into("open"), timeout_s=40)
+            retries = bot.events("exchange_not_ready")
+            stop(bot)
+        counts = finish(d)
+    assert [e["error_type"] for e in retries] == ["ServerError"] * 3, retries
+    assert retries[0]["what"].startswith("market config")
+    row("D11", "json 5000 x3 at start", f"{len(retries)} exchange_not_ready retries, then "
+        f"quoting; {counts['orders_submitted']} submitted, 0 open")
+
+
+def test_d12_a_trading_lock_at_start_is_ridden_out_then_the_bot_quotes(workdir: Path) -> None:
+    with drill(workdir) as d:
+        d.sim.set_faults(trading_locked=True)
+        bot = d.start()
+        with started(bot):
+            bot.wait_event("exchange_not_ready", count=2, timeout_s=30,
+                           where=lambda e: e.get("what") == "start-up cancel-all")
+            assert bot.events("order_state_changed") == []
+            d.sim.set_faults(trading_locked=False)  # the exchange recovers
+            bot.wait_event("order_state_changed", where=into("open"), timeout_s=40)
+            retries = [e for e in bot.events("exchange_not_ready")
+                       if e.get("what") == "start-up cancel-all"]
+            stop(bot)
+        counts = finish(d)
+    assert {e["error_type"] for e in retries} == {"TradingLocked"}
+    assert not bot.events("root_failed")
+    row("D12", "trading lock (5002) at start", f"start-up cancel-all retried {len(retries)} "
+        f"times, quoting once unlocked; {counts['orders_submitted']} submitted, 0 open")

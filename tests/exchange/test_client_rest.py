@@ -139,9 +139,13 @@ async def test_order_by_id_accepts_wrapped_and_unwrapped(wrap: Callable[[Any], A
 async def test_cancel_all_with_nothing_open_returns_no_ids() -> None:
     ex = Exchange({("POST", "/order/cancel-all"): lambda r: httpx.Response(
         400, json={"error": "Order not found", "code": 4200})})
-    async with ex.client() as client:
-        assert await client.cancel_all("ADAUSDM") == ()
+    with structlog.testing.capture_logs() as logs:
+        async with ex.client() as client:
+            assert await client.cancel_all("ADAUSDM") == ()
     assert json.loads(ex.requests[0].content) == {"symbol": "ADAUSDM"}
+    # Nothing open is the normal answer, not a failure: info, never a warning.
+    assert [(e["event"], e["log_level"]) for e in logs] == [
+        ("cancel_all_found_nothing_open", "info")]
 
 
 async def test_cancel_all_returns_the_cancelled_ids() -> None:
