@@ -57,8 +57,9 @@ class TradingSummary:
     """What a window of fills did (SPEC §12), in the units its names say.
 
     `realized_pnl_usdm` is the matched part: min(bought, sold) × (average sell − average
-    buy), less every fee, to USDM's 6 decimals; the unmatched rest is inventory, which only a mid can value.
-    ADA fees are valued at their fill's price, so the summary needs no market data.
+    buy), less every fee, to USDM's 6 decimals; the unmatched rest is inventory, which
+    only a mid can value. ADA fees are valued at their fill's price, so the summary needs
+    no market data.
     """
 
     fills: int
