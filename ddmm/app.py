@@ -28,9 +28,8 @@ from ddmm.feeds.fake_server import serve_locally
 from ddmm.logging import SecretRedactor, configure_logging
 from ddmm.runtime.latest import LatestValue
 from ddmm.runtime.root import run_root, set_on_signals
-from ddmm.runtime.supervisor import SupervisorSpec
 from ddmm.sim.server import serve_sim
-from ddmm.tree import KeepHandle, Tree
+from ddmm.tree import KeepHandle, Tree, supervisor_spec
 
 log = structlog.get_logger(actor="app")
 
@@ -85,13 +84,6 @@ async def exchange_config(config: Config, ticks: LatestValue[BookTick],
                                      path=path.with_name(f"{path.stem}-paper-{stamp}.db")),
         )
         nursery.cancel_scope.cancel()
-
-
-def supervisor_spec(config: Config) -> SupervisorSpec:
-    sup = config.supervisor
-    return SupervisorSpec(max_restarts=sup.max_restarts, window_s=sup.window_s,
-                          backoff_initial_s=sup.backoff_initial_s,
-                          backoff_max_s=sup.backoff_max_s, seed=sup.seed)
 
 
 async def run_app(config: Config, *, stop: trio.Event | None = None,

@@ -6,7 +6,8 @@ SIGKILL the first time it gets there — a real `kill -9`: no cleanup, no flush 
 drill can stop the bot at an exact place in the order path. A raise point (`raise_point`)
 raises `InjectedFault` instead, for drills about crashes the process survives (a dying
 database thread, an actor in a crash loop). `DDMM_FAULT_SKIP=<n>` lets the first n
-passes through the point go by.
+passes through the point go by; `DDMM_FAULT_TIMES=<n>` fires it only n times after them
+(default: every time), for a fault that passes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 
 ENV_POINT = "DDMM_FAULT_POINT"
 ENV_SKIP = "DDMM_FAULT_SKIP"
+ENV_TIMES = "DDMM_FAULT_TIMES"
 
 _passes: dict[str, int] = {}
 _lock = threading.Lock()
@@ -31,7 +33,9 @@ def _armed(name: str) -> bool:
         return False
     with _lock:  # the database thread passes raise points too
         _passes[name] = _passes.get(name, 0) + 1
-        return _passes[name] > int(os.environ.get(ENV_SKIP, "0"))
+        past_skip = _passes[name] - int(os.environ.get(ENV_SKIP, "0"))
+        times = os.environ.get(ENV_TIMES)
+        return past_skip > 0 and (times is None or past_skip <= int(times))
 
 
 def fault_point(name: str) -> None:

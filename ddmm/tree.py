@@ -27,7 +27,7 @@ from ddmm.actors.limiter import Limiter
 from ddmm.actors.reporter import feed_snapshot, run_reporter
 from ddmm.config import Config
 from ddmm.domain.market import BookTick
-from ddmm.domain.orders import LIVE_STATES, Order, OrderState
+from ddmm.domain.orders import LIVE_STATES, Order
 from ddmm.domain.quotes import TargetLadder
 from ddmm.errors import PersistenceError
 from ddmm.exchange.account_stream import AccountStream
@@ -42,7 +42,8 @@ from ddmm.quoting.params import ladder_params_from_config, requote_policy_from_c
 from ddmm.runtime.backoff import Backoff
 from ddmm.runtime.latest import LatestValue
 from ddmm.runtime.reply import request
-from ddmm.runtime.supervisor import ChildSpec, SupervisorHandle
+from ddmm.runtime.specs import Strategy
+from ddmm.runtime.supervisor import ChildSpec, SupervisorHandle, SupervisorSpec, run_supervisor
 
 log = structlog.get_logger(actor="app")
 
@@ -56,6 +57,14 @@ async def _with_raise_point(point: str, start: Any, *,
     async with trio.open_nursery() as nursery:
         task_status.started(await nursery.start(partial(start, **kwargs)))
         raise_point(point)
+
+
+def supervisor_spec(config: Config) -> SupervisorSpec:
+    """Every supervisor's restart policy (the strategy is each subtree's own)."""
+    sup = config.supervisor
+    return SupervisorSpec(max_restarts=sup.max_restarts, window_s=sup.window_s,
+                          backoff_initial_s=sup.backoff_initial_s,
+                          backoff_max_s=sup.backoff_max_s, seed=sup.seed)
 
 
 def risk_limits(config: Config) -> RiskLimits:
@@ -74,6 +83,8 @@ class KeepHandle:
 
     def started(self, value: SupervisorHandle | None = None) -> None:
         self.tree.supervisor = value
+        if value is not None:
+            log.info("supervision_tree", tree=value.tree())
 
 
 class Tree:
@@ -91,6 +102,7 @@ class Tree:
         self.executor: executor.Executor | None = None
         self.account: account_actor.Account | None = None
         self.supervisor: SupervisorHandle | None = None
+        self.outbox_ran = False
         limiter_size = oms.limiter_mailbox_size(config.risk.max_open_orders)
         self.oms_send, self.oms_recv = trio.open_memory_channel[oms.OmsMsg](MAILBOX)
         self.limiter_send, self.limiter_recv = trio.open_memory_channel[LimiterMsg](limiter_size)
@@ -101,17 +113,41 @@ class Tree:
             account_actor.AccountMsg](MAILBOX)
 
     def children(self) -> list[ChildSpec]:
-        c = self.config
+        """The root's children: three subtrees, started in this order (SPEC §2).
+
+        The order path is a `rest_for_one` chain in dependency order — when a child
+        restarts, every child after it restarts too, so nobody keeps a handle to a dead
+        predecessor (a restarted database means a new OMS, executor, account…). Market data
+        and ops are `one_for_one`: independent children, whose crash loops escalate to the
+        root without spending the order path's restart budget.
+        """
+        return [
+            self._subtree("order_path", "rest_for_one", self._order_path()),
+            self._subtree("market_data", "one_for_one", self._market_data()),
+            self._subtree("ops", "one_for_one", self._ops()),
+        ]
+
+    def _subtree(self, name: str, strategy: Strategy, children: list[ChildSpec]) -> ChildSpec:
+        spec = attrs.evolve(supervisor_spec(self.config), strategy=strategy)
+        shutdown_s = sum(child.shutdown_s for child in children)
+        return ChildSpec(name, partial(run_supervisor, name, spec, children),
+                         shutdown_s=shutdown_s)
+
+    def _order_path(self) -> list[ChildSpec]:
         return [
             ChildSpec("persistence", self._start_persistence, shutdown_s=15.0),
             ChildSpec("oms", self._start_oms),
-            ChildSpec("executor", self._start_executor),
             ChildSpec("limiter", self._start_limiter),
+            ChildSpec("executor", self._start_executor),
             ChildSpec("outbox", self._start_outbox, restart="transient"),
             ChildSpec("account", self._start_account),
-            ChildSpec("stop_watch", partial(stop_watch.run, c.risk.stop_file, self.account_send)),
             ChildSpec("account_watcher", self._start_watcher),
             ChildSpec("reconciler", self._start_reconciler),
+        ]
+
+    def _market_data(self) -> list[ChildSpec]:
+        c = self.config
+        return [
             ChildSpec("feed", partial(run_feed, c.feed, self.ticks, self.status, url=self.url,
                                       rng=random.Random(c.supervisor.seed))),
             ChildSpec("quoter", partial(
@@ -123,10 +159,16 @@ class Tree:
                 max_jump_bps=Decimal(c.feed.max_jump_bps),
                 ladder_log_interval_s=c.ops.ladder_log_interval_s,
                 clock_ns=lambda: self.clock_ms() * 1_000_000)),
+        ]
+
+    def _ops(self) -> list[ChildSpec]:
+        c = self.config
+        return [
+            ChildSpec("stop_watch", partial(stop_watch.run, c.risk.stop_file, self.account_send)),
             ChildSpec("reporter", partial(run_reporter, [feed_snapshot(self.ticks, self.status),
                                                          self.order_snapshot,
                                                          self.account_snapshot],
-                                          interval_s=c.ops.ladder_log_interval_s)),
+                                          interval_s=c.ops.status_interval_s)),
             ChildSpec("ops", self._start_ops),
         ]
 
@@ -153,21 +195,15 @@ class Tree:
             timeout_s=APPLY_TIMEOUT_S)
 
     async def _start_executor(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        # What a crashed predecessor left uncertain is settled by the outbox, which the
+        # order path restarts after the executor (rest_for_one).
         assert self.db is not None
-        restarted = self.executor is not None
         self.executor = executor.Executor(
             client=self.session.client, sign_tx_hex=self.session.signer.sign_tx_hex,
             apply=self._apply, limiter=self.limiter_send, db=self.db, symbol=self.symbol,
             fault=fault_point, conditions=self._condition, clock_ms=self.clock_ms,
             fee_assets=self.session.fee_assets(), fills_changed=self._fills_changed,
             trading_lock_pause_ms=int(self.config.risk.trading_lock_pause_s * 1000))
-        if restarted:
-            # The requests of the executor that crashed died with it: settle what they
-            # left uncertain before taking new commands (the outbox's job at start-up).
-            in_flight = [o for o in await self._orders() if o.state is not OrderState.NEW]
-            for order in in_flight:
-                await self.executor.resolve(order)
-            log.info("executor_restart_settled", orders=len(in_flight))
         await executor.run(self.executor, self.exec_recv, task_status=task_status)
 
     async def _orders(self) -> list[Order]:
@@ -199,8 +235,12 @@ class Tree:
 
     async def _start_outbox(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.executor is not None
+        # The process's first run starts flat; a restart within it (the order path restarted)
+        # only settles what the crashed actors left uncertain.
+        first_run = not self.outbox_ran
+        self.outbox_ran = True
         await outbox.run(executor=self.executor, client=self.session.client, symbol=self.symbol,
-                         cancel_all_on_start=self.config.risk.cancel_all_on_start,
+                         cancel_all_on_start=self.config.risk.cancel_all_on_start and first_run,
                          orders=self._orders, fault=fault_point,
                          startup_deadline_s=self.config.exchange.startup_deadline_s,
                          backoff=Backoff(1.0, 10.0, rng=random.Random(self.config.supervisor.seed)),
@@ -233,9 +273,9 @@ class Tree:
         feed = feed_snapshot(self.ticks, self.status)
 
         def snapshot() -> dict[str, Any]:
-            actors = dict(self.supervisor.statuses) if self.supervisor else {}
+            actors = self.supervisor.tree() if self.supervisor else {}
             return {**feed(), **self.order_snapshot(), **self.account_snapshot(),
-                    "actors": actors}
+                    "supervision_tree": actors}
 
         async def stop() -> None:
             await self.account_send.send(account_actor.ConditionChanged(
@@ -266,7 +306,7 @@ class Tree:
         live = self.oms.book.in_states(LIVE_STATES)
         bids = sum(1 for order in live if order.side == "buy")
         risk = self.oms.risk
-        restarts = self.supervisor.restart_counts if self.supervisor else {}
+        restarts = self.supervisor.restarts_by_path() if self.supervisor else {}
         return {"open_bids": bids, "open_asks": len(live) - bids, "orders_pending":
                 len(self.oms.book) - len(live), "risk": risk.mode.value,
                 "actor_restarts": dict(restarts)}

@@ -4,7 +4,8 @@ Why a separate entry point: whatever ends the process — an operator's stop, th
 giving up, a child that cannot start, a cancellation, Ctrl-C — the last thing that runs
 is `safe_stop` (stop quoting, cancel all open orders, flush the DB), shielded from
 cancellation and bounded by a deadline. The tree has already stopped by then (in reverse
-start order), so `safe_stop` must use resources of its own, not actors of the tree.
+start order, each child within its `shutdown_s`), so `safe_stop` must use resources of
+its own, not actors of the tree.
 """
 
 from __future__ import annotations
@@ -49,17 +50,21 @@ async def run_root(
     up or could not start (`safe_stop(cause)`) or when `safe_stop` itself failed. When
     cancelled or interrupted, runs `safe_stop(None)` and lets the cancellation go on.
     """
+    stopped: list[bool] = []
+
+    async def after_stop(cause: BaseException | None) -> None:
+        # Runs once the tree's bounded ladder is done, before any child that overran its
+        # shutdown is waited on: nothing stuck can hold up the cancel-all.
+        stopped.append(await _safe_stop(safe_stop, cause, safe_stop_deadline_s))
+
     cause: Exception | None = None
     try:
-        await run_supervisor(name, spec, children, stop=stop, task_status=task_status)
+        await run_supervisor(name, spec, children, stop=stop, after_stop=after_stop,
+                             task_status=task_status)
     except Exception as exc:  # SupervisorGaveUp, or a child's start-up error
         log.critical("root_failed", error=repr(exc))
         cause = exc
-    except BaseException:
-        await _safe_stop(safe_stop, None, safe_stop_deadline_s)
-        raise
-    stopped = await _safe_stop(safe_stop, cause, safe_stop_deadline_s)
-    return EXIT_OK if cause is None and stopped else EXIT_FAILED
+    return EXIT_OK if cause is None and stopped == [True] else EXIT_FAILED
 
 
 async def _safe_stop(safe_stop: SafeStop, cause: BaseException | None, deadline_s: float) -> bool:

@@ -16,6 +16,7 @@ import attrs
 from ddmm.errors import DdmmError
 
 Restart = Literal["permanent", "transient", "temporary"]
+Strategy = Literal["one_for_one", "rest_for_one"]
 ChildStatus = Literal["starting", "running", "restarting", "stopped"]
 
 
@@ -57,8 +58,10 @@ class ChildSpec:
     `start` is an async function taking `task_status=` and calling
     `task_status.started(value)` once ready (bind its other arguments with
     `functools.partial`). `restart`: permanent children are restarted whenever they end,
-    transient ones only after an exception, temporary ones never. `shutdown_s` is how
-    long the shutdown ladder waits after cancelling the child before reporting an overrun.
+    transient ones only after an exception, temporary ones never. `shutdown_s` bounds the
+    child's stop: the ladder cancels it and waits this long; a child still running then is
+    reported as overrun and the ladder goes on without it, so nothing stuck can hold up
+    its siblings' stop or the safe stop after them.
     """
 
     id: str = attrs.field(validator=_non_empty)
@@ -67,11 +70,20 @@ class ChildSpec:
     shutdown_s: float = attrs.field(default=5.0, validator=_positive)
 
 
+def _strategy(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value not in ("one_for_one", "rest_for_one"):
+        raise ValueError(f"{attribute.name} must be 'one_for_one' or 'rest_for_one', "
+                         f"got {value!r}")
+
+
 @attrs.frozen
 class SupervisorSpec:
-    """Restart intensity (`max_restarts` within a sliding `window_s`) and restart backoff.
+    """Strategy, restart intensity (`max_restarts` within a sliding `window_s`) and backoff.
 
-    A child that ran longer than `window_s` before ending starts its backoff again from
+    `one_for_one` restarts only the child that ended (independent children);
+    `rest_for_one` also stops the children started after it and restarts them with it, in
+    order (a chain where later children hold handles of earlier ones). A child that ran
+    longer than `window_s` before ending starts its backoff again from
     `backoff_initial_s`. `seed` makes the jitter reproducible.
     """
 
@@ -81,6 +93,7 @@ class SupervisorSpec:
     backoff_max_s: float = attrs.field(default=30.0, validator=_positive)
     backoff_jitter: float = attrs.field(default=0.2)
     seed: int = 0
+    strategy: Strategy = attrs.field(default="one_for_one", validator=_strategy)
 
     def __attrs_post_init__(self) -> None:
         if self.backoff_max_s < self.backoff_initial_s:

@@ -6,7 +6,6 @@ the database compared with the simulator's truth (see `crash_harness.check_exact
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -275,28 +274,34 @@ def test_c11_kill_during_shutdown_cancel_all_leaves_nothing_open(runner: BotRunn
         f"{counts['settled_at_start']} settled at start; {summary(counts)}")
 
 
-def test_c12_persistence_thread_failure_keeps_the_books_consistent(runner: BotRunner) -> None:
-    # The raise point fires on every batch after the skipped ones, so the restarted
-    # database thread fails again: a crash loop that must escalate to a safe stop. Were
-    # the fault transient, the tree would have to keep trading instead; both are accepted.
-    bot = runner.start(fault="persistence_thread", skip=60)
+ORDER_PATH = ["persistence", "oms", "limiter", "executor", "outbox", "account",
+              "account_watcher", "reconciler"]
+
+
+def test_c12_persistence_thread_failure_restarts_the_order_path_in_order(
+        runner: BotRunner) -> None:
+    """The database thread dies once: the order path is rest_for_one, so persistence and
+    every actor after it (each held the dead handle) restart in dependency order, trading
+    resumes, and the books stay consistent with the exchange."""
+    bot = runner.start(fault="persistence_thread", skip=60, DDMM_FAULT_TIMES="1")
     with started(bot):
         bot.wait_event("outbox_settled", timeout_s=30)
-        crashed = bot.wait_event("child_crashed", timeout_s=30)
-        try:
-            code = bot.popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            after = bot.events()[bot.events().index(crashed[0]):]
-            assert any(e.get("new") == "open" for e in after), "alive but not trading"
-            bot.interrupt()
-            code = bot.wait_exit(timeout_s=30)
-    assert code in (0, EXIT_SAFE_STOPPED), bot.tail()
-    if code == EXIT_SAFE_STOPPED:
-        assert bot.events("root_failed") and bot.events("safe_stop_finished")
+        crashed = bot.wait_event("child_crashed", timeout_s=30,
+                                 where=lambda e: e.get("child") == "persistence")[0]
+        bot.wait_event("outbox_settled", count=2, timeout_s=30)
+        mark = bot.events().index(crashed)
+        bot.wait_event("order_state_changed", timeout_s=30, where=lambda e: (
+            e.get("new") == "open" and e in bot.events()[mark:]))
+        bot.interrupt()
+        code = bot.wait_exit(timeout_s=30)
+    restarted = [e["child"] for e in bot.events()[mark:] if e["event"] == "child_restarted"]
+    assert code == 0, bot.tail()
+    assert restarted == ORDER_PATH, restarted
+    assert not bot.events("supervisor_gave_up")
     assert runner.sim.open_count() == 0
     counts = restart_and_check(runner)
-    how = "kept trading, stopped clean" if code == 0 else "escalated, safe-stopped (70)"
-    row("C12", "persistence_thread (raise)", f"{how}, 0 open; {summary(counts)}")
+    row("C12", "persistence_thread (raise once)", "order path restarted in order "
+        f"({' → '.join(restarted)}), trading resumed, clean stop; {summary(counts)}")
 
 
 def test_c13_actor_that_cannot_start_safe_stops_with_exit_70(runner: BotRunner) -> None:
@@ -318,11 +323,15 @@ def test_c13_quoter_crash_loop_past_intensity_escalates(runner: BotRunner) -> No
         code = bot.wait_exit(timeout_s=40)
     assert code == EXIT_SAFE_STOPPED, bot.tail()
     restarts = [e for e in bot.events("child_restarted") if e.get("child") == "quoter"]
-    assert len(restarts) == 2, "the quoter should be restarted up to the intensity"
-    assert [e for e in bot.events("supervisor_gave_up") if e.get("child") == "quoter"]
+    gave_up = [(e["actor"], e["child"]) for e in bot.events("supervisor_gave_up")]
+    # market_data gives up after 2 quoter restarts; the root restarts the subtree twice,
+    # then gives up itself: 3 × 2 quoter restarts, none of the order path's budget.
+    assert gave_up == [("market_data", "quoter")] * 3 + [("root", "market_data")], gave_up
+    assert len(restarts) == 6
+    assert not [e for e in bot.events("child_restarted") if e.get("child") in ORDER_PATH]
     assert bot.events("safe_stop_finished") and runner.sim.open_count() == 0
-    row("C13", "quoter_start (raise)", "crash loop past intensity → escalation → safe stop "
-        "with cancel-all, exit 70, 0 open")
+    row("C13", "quoter_start (raise)", "crash loop past intensity → market_data gives up "
+        "(3×) → root gives up → safe stop with cancel-all, exit 70, 0 open")
 
 
 def test_c14_kill_during_startup_reconciliation_then_settles(runner: BotRunner) -> None:

@@ -150,3 +150,28 @@ def _no_stray_signal_handlers():
     before = signal.getsignal(signal.SIGUSR1)
     yield
     assert signal.getsignal(signal.SIGUSR1) == before
+
+
+async def test_a_child_stuck_in_its_shutdown_never_delays_the_safe_stop(autojump_clock) -> None:
+    async def stuck(task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.sleep(300)  # a cleanup that hangs
+
+    safe_stop = SafeStopRecorder()
+    stop = trio.Event()
+    codes: list[int] = []
+    async with trio.open_nursery() as nursery:
+
+        async def root() -> None:
+            codes.append(await run_root(SPEC, [ChildSpec("stuck", stuck, shutdown_s=2)],
+                                        safe_stop=safe_stop, stop=stop))
+
+        nursery.start_soon(root)
+        await trio.sleep(10)
+        stop.set()
+    assert [at for at, _ in safe_stop.calls] == [12]  # at the 2 s bound, not after 300 s
+    assert codes == [EXIT_OK]

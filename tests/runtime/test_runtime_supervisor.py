@@ -1,5 +1,5 @@
-"""one_for_one supervision in virtual time: exact restart times, intensity, nesting,
-ordered start and reverse-order stop."""
+"""one_for_one and rest_for_one supervision in virtual time: exact restart times,
+intensity, nesting, ordered start, reverse-order and bounded stop."""
 
 from __future__ import annotations
 
@@ -395,6 +395,7 @@ def test_child_spec_is_validated_when_built(kwargs: dict, field: str) -> None:
         ({"backoff_initial_s": -1.0}, "backoff_initial_s"),
         ({"backoff_max_s": 0.1}, "backoff_max_s"),
         ({"backoff_jitter": 1.0}, "backoff_jitter"),
+        ({"strategy": "all_for_one"}, "strategy"),
     ],
 )
 def test_supervisor_spec_is_validated_when_built(kwargs: dict, field: str) -> None:
@@ -408,3 +409,108 @@ async def test_duplicate_child_ids_are_rejected() -> None:
 
     with pytest.raises(ValueError, match="duplicate"):
         await run_supervisor("sup", exact(), [ChildSpec("x", start), ChildSpec("x", start)])
+
+
+def chained(name: str, events: list[tuple[float, str]], crash_at: list[float] | None = None):
+    """A child that records its starts and stops; it crashes at the given virtual times."""
+    async def child(task_status=trio.TASK_STATUS_IGNORED) -> None:
+        events.append((trio.current_time(), f"{name} started"))
+        task_status.started()
+        try:
+            while True:
+                due = [t for t in (crash_at or []) if t > trio.current_time()]
+                if not due:
+                    await trio.sleep_forever()
+                await trio.sleep(min(due) - trio.current_time())
+                raise ValueError(f"{name} crashed")
+        except trio.Cancelled:
+            events.append((trio.current_time(), f"{name} stopped"))
+            raise
+
+    return child
+
+
+async def test_rest_for_one_restarts_the_crashed_child_and_every_later_one_in_order(
+    autojump_clock,
+) -> None:
+    events: list[tuple[float, str]] = []
+    children = [ChildSpec("a", chained("a", events)),
+                ChildSpec("b", chained("b", events, crash_at=[1.0])),
+                ChildSpec("c", chained("c", events)),
+                ChildSpec("d", chained("d", events))]
+    async with trio.open_nursery() as nursery:
+        handle = await nursery.start(run_supervisor, "sup", exact(strategy="rest_for_one"),
+                                     children)
+        await trio.sleep(5)
+        assert handle.restart_counts == {"a": 0, "b": 1, "c": 1, "d": 1}
+        await handle.stop()
+    after_crash = [e for e in events if 1 <= e[0] < 5]
+    # d and c stop in reverse at the crash; b comes back after its 1 s backoff, then c, d.
+    assert after_crash == [(1, "d stopped"), (1, "c stopped"), (2, "b started"),
+                           (2, "c started"), (2, "d started")]
+    assert (0, "a started") in events and not [e for e in after_crash if e[1][0] == "a"]
+
+
+async def test_one_for_one_leaves_later_children_running(autojump_clock) -> None:
+    events: list[tuple[float, str]] = []
+    children = [ChildSpec("b", chained("b", events, crash_at=[1.0])),
+                ChildSpec("c", chained("c", events))]
+    async with trio.open_nursery() as nursery:
+        handle = await nursery.start(run_supervisor, "sup", exact(), children)
+        await trio.sleep(5)
+        await handle.stop()
+    assert [e for e in events if 1 <= e[0] < 5] == [(2, "b started")]
+
+
+async def test_a_stuck_child_never_holds_up_its_siblings_or_the_after_stop(
+    autojump_clock,
+) -> None:
+    events: list[tuple[float, str]] = []
+    after: list[float] = []
+
+    async def after_stop(cause: BaseException | None) -> None:
+        after.append(trio.current_time())
+
+    children = [ChildSpec("a", ordered_child("a", events, 0, cleanup_s=0.5)),
+                ChildSpec("stuck", ordered_child("stuck", events, 0, cleanup_s=100),
+                          shutdown_s=1)]
+    async with trio.open_nursery() as nursery:
+        handle = await nursery.start(functools.partial(
+            run_supervisor, "sup", exact(), children, after_stop=after_stop))
+        with capture_logs() as logs:
+            await handle.stop()
+    assert after == [1.5]  # the stuck child overran at 1, a stopped by 1.5
+    assert events[-2:] == [(1.5, "a stopped"), (100, "stuck stopped")]
+    assert [e["child"] for e in logs if e["event"] == "child_shutdown_overran"] == ["stuck"]
+
+
+async def test_the_tree_shows_nested_supervisors_with_their_strategies(autojump_clock) -> None:
+    inner = functools.partial(run_supervisor, "order_path", exact(strategy="rest_for_one"),
+                              [ChildSpec("db", ordered_child("db", [], 0, 0))])
+    children = [ChildSpec("order_path", inner), ChildSpec("ops", ordered_child("ops", [], 0, 0))]
+    async with trio.open_nursery() as nursery:
+        handle = await nursery.start(run_supervisor, "root", exact(), children)
+        tree = handle.tree()
+        await handle.stop()
+    assert tree == {"name": "root", "strategy": "one_for_one", "children": {
+        "order_path": {"status": "running", "restarts": 0, "supervisor": {
+            "name": "order_path", "strategy": "rest_for_one",
+            "children": {"db": {"status": "running", "restarts": 0}}}},
+        "ops": {"status": "running", "restarts": 0}}}
+
+
+async def test_a_predecessor_ending_during_the_backoff_joins_the_restart(autojump_clock) -> None:
+    """A dying dependency is often noticed by its users first: b fails at 1.0 because a is
+    going, a ends at 1.2, inside b's backoff — one restart from a covers both."""
+    events: list[tuple[float, str]] = []
+    children = [ChildSpec("a", chained("a", events, crash_at=[1.2])),
+                ChildSpec("b", chained("b", events, crash_at=[1.0])),
+                ChildSpec("c", chained("c", events))]
+    async with trio.open_nursery() as nursery:
+        handle = await nursery.start(run_supervisor, "sup", exact(strategy="rest_for_one"),
+                                     children)
+        await trio.sleep(5)
+        assert handle.restart_counts == {"a": 1, "b": 1, "c": 1}
+        await handle.stop()
+    assert [e for e in events if 1 <= e[0] < 5] == [
+        (1, "c stopped"), (2, "a started"), (2, "b started"), (2, "c started")]
