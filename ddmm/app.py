@@ -3,7 +3,7 @@
 Paper mode needs no internet: the Binance feed comes from the loopback fake server
 (recorded replay or synthetic walk) and, unless an exchange URL is configured, DeltaDeFi
 is the project's simulator started in-process on loopback. Those stand-ins for the
-outside world live outside the supervision tree; the tree (`ddmm.tree`) holds only the
+outside world live outside the supervision tree; the tree (`ddmm.wiring`) holds only the
 bot's actors. Whatever ends the run, the root's safe stop cancels every open order.
 """
 
@@ -15,7 +15,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, cast
 
 import attrs
 import structlog
@@ -29,7 +28,7 @@ from ddmm.logging import SecretRedactor, configure_logging
 from ddmm.runtime.latest import LatestValue
 from ddmm.runtime.root import run_root, set_on_signals
 from ddmm.sim.server import serve_sim
-from ddmm.tree import KeepHandle, Tree, supervisor_spec
+from ddmm.wiring import Wiring, supervisor_spec
 
 log = structlog.get_logger(actor="app")
 
@@ -102,7 +101,7 @@ async def run_app(config: Config, *, stop: trio.Event | None = None,
         session = await open_session(trading.exchange,
                                      rng=random.Random(config.supervisor.seed))
         try:
-            code = await _run_tree(Tree(trading, session, ticks, url, clock_ms), stop)
+            code = await _run_tree(Wiring(trading, session, ticks, url, clock_ms), stop)
         finally:
             with trio.CancelScope(shield=True):
                 await session.client.aclose()
@@ -110,13 +109,13 @@ async def run_app(config: Config, *, stop: trio.Event | None = None,
     return code
 
 
-async def _run_tree(tree: Tree, stop: trio.Event) -> int:
+async def _run_tree(wiring: Wiring, stop: trio.Event) -> int:
     tree_stop = trio.Event()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(tree.stop_gracefully, stop, tree_stop)
-        code = await run_root(supervisor_spec(tree.config), tree.children(),
-                              safe_stop=tree.safe_stop, stop=tree_stop,
-                              task_status=cast(Any, KeepHandle(tree)))
+        nursery.start_soon(wiring.stop_gracefully, stop, tree_stop)
+        code = await run_root(supervisor_spec(wiring.config), wiring.children(),
+                              safe_stop=wiring.safe_stop, stop=tree_stop,
+                              on_started=wiring.root_started)
         nursery.cancel_scope.cancel()
     return code
 

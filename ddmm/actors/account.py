@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import attrs
 import structlog
@@ -31,7 +32,13 @@ from ddmm.domain.quotes import Inventory
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.wire import Balance
 from ddmm.oms.latches import replay_latches
-from ddmm.oms.pnl import daily_pnl, net_position, summarize, utc_day_start_ms
+from ddmm.oms.pnl import (
+    TradingSummary,
+    daily_pnl,
+    net_position,
+    summarize,
+    utc_day_start_ms,
+)
 from ddmm.oms.risk import RiskInputs, RiskLimits, RiskState, assess, daily_loss_breached
 from ddmm.persistence.actor import Persistence
 from ddmm.persistence.records import BalanceRecord, DayMark, FillRecord, RiskEventRecord
@@ -71,6 +78,28 @@ class ConditionChanged:
 AccountMsg = BalanceEvent | FillsChanged | HaltRequested | ResumeRequested | ConditionChanged
 
 
+@attrs.frozen(kw_only=True)
+class AccountStatus:
+    """What the account publishes after every risk check (a latest-value slot): each
+    figure named for its window, as `ddmm status` names it (SPEC §12)."""
+
+    inventory: Inventory
+    session_position: Decimal
+    """Net ADA bought − sold since the session started (the first start on the database)."""
+    session_fills: int
+    today_pnl: Decimal
+    """Mark-to-market PnL of this UTC day: its fills and the position carried into it."""
+    today: TradingSummary
+    halts: tuple[str, ...]
+
+    def report(self) -> dict[str, Any]:
+        return {"ada": str(self.inventory.ada_total), "usdm": str(self.inventory.usdm_total),
+                "session_position_ada": str(self.session_position),
+                "session_fills": self.session_fills,
+                "today_pnl_usdm": str(self.today_pnl.quantize(Decimal("0.01"))),
+                **self.today.as_report("today"), "halts": list(self.halts)}
+
+
 class Account:
     """The account's state and derivations; `run` is the actor loop."""
 
@@ -78,6 +107,7 @@ class Account:
         self, *, db: Persistence, ticks: LatestValue[BookTick], limits: RiskLimits,
         quoter: trio.MemorySendChannel[Inventory], oms: trio.MemorySendChannel[OmsMsg],
         clock_ms: Callable[[], int], base_asset: str = "ADA", quote_asset: str = "USDM",
+        status: LatestValue[AccountStatus] | None = None,
     ) -> None:
         self._db = db
         self._ticks = ticks
@@ -102,6 +132,7 @@ class Account:
         self.today = summarize(())
         """Today's fills, volume, fees and realized PnL (UTC day, this session)."""
         self.session_fills = 0
+        self.status: LatestValue[AccountStatus] = LatestValue() if status is None else status
         self._pnl_baseline: tuple[int, Decimal] | None = None
         self._day_mark: DayMark | None = None
         self._unsaved: list[RiskEventRecord] = []
@@ -271,6 +302,10 @@ class Account:
             self._latch("daily_loss", f"daily loss {-inputs.daily_pnl} USDM")
             inputs = attrs.evolve(inputs, halt_reasons=self._halt_reasons(now))
         self.last_position, self.last_daily_pnl = position, pnl
+        self.status.publish(AccountStatus(
+            inventory=self.inventory, session_position=position,
+            session_fills=self.session_fills, today_pnl=pnl, today=self.today,
+            halts=(*self.halts, *self.conditions)))
         state = assess(inputs, self._limits)
         if state != self.risk:
             if self.risk is not None and state.mode != self.risk.mode:

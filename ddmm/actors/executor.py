@@ -110,8 +110,15 @@ class Executor:
                 await self.cancel_all(orders, reason)
             case CancelOrphan(exchange_order_id=exchange_id):
                 await self.cancel_orphan(exchange_id)
-            case ResolveOrder(order=order):
-                await self.resolve(order)
+            case ResolveOrder(order=order, reply=reply):
+                try:
+                    await self.resolve(order)
+                except Exception as exc:
+                    if reply is not None:
+                        reply.fail(exc)
+                    raise
+                if reply is not None:
+                    reply.ok(None)
 
     async def _event(self, order: Order, event: OrderEvent, **detail: Any) -> Order:
         return await self._apply(order.local_id, event, detail)

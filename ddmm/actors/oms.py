@@ -40,11 +40,18 @@ from ddmm.oms.messages import (
     Withdraw,
 )
 from ddmm.oms.risk import RiskLimits, RiskMode, RiskState, Verdict, check_place
-from ddmm.oms.states import CancelSent, ExchangeReported, OrderEvent, transition
+from ddmm.oms.states import (
+    CancelSent,
+    ExchangeReported,
+    OrderEvent,
+    PlaceWithdrawn,
+    transition,
+)
 from ddmm.persistence.actor import Persistence
 from ddmm.persistence.records import OrderRecord
 from ddmm.quoting.params import RequotePolicy
 from ddmm.quoting.requote import diff
+from ddmm.runtime.latest import LatestValue
 from ddmm.runtime.reply import ReplyTo
 
 log = structlog.get_logger(actor="oms")
@@ -121,6 +128,26 @@ OmsMsg = (
     | StopQuoting | SnapshotRequest
 )
 
+@attrs.frozen(kw_only=True)
+class OmsStatus:
+    """What the OMS publishes after every message (a latest-value slot): the status line,
+    `/health`, `/metrics` and the graceful stop read this, never the OMS's own fields."""
+
+    open_bids: int
+    open_asks: int
+    pending: int
+    """Orders on their way in or out, or uncertain."""
+    risk: RiskMode
+    refused_places: int
+    quiet: bool
+    """Quoting is stopped and nothing of ours is live or on its way to the exchange."""
+
+    def report(self) -> dict[str, Any]:
+        return {"open_bids": self.open_bids, "open_asks": self.open_asks,
+                "orders_pending": self.pending, "risk": self.risk.value,
+                "places_refused_by_risk": self.refused_places}
+
+
 STARTING_RISK = RiskState(mode=RiskMode.HALTED, allowed_sides=frozenset(),
                           reasons=("waiting for balances",))
 
@@ -139,6 +166,7 @@ class Oms:
         executor: trio.MemorySendChannel[ExecutorMsg], policy: RequotePolicy,
         limits: RiskLimits, symbol: str, clock_ms: Callable[[], int],
         fault: Callable[[str], None] = lambda point: None, burst_cancels: int = 5,
+        status: LatestValue[OmsStatus] | None = None,
     ) -> None:
         self._db = db
         self._limiter = limiter
@@ -156,8 +184,7 @@ class Oms:
         self.refused_places = 0
         self.orphans_cancelled = 0
         self.stopped_reason: str | None = None
-        self.went_quiet = trio.Event()
-        """Set once quoting is stopped and nothing of ours is live or on its way."""
+        self.status: LatestValue[OmsStatus] = LatestValue() if status is None else status
         self._resolve_sent_ms: dict[str, int] = {}
         self._withdraw_sent: set[str] = set()
         self._fetching: dict[str, tuple[Decimal, int]] = {}
@@ -200,8 +227,16 @@ class Oms:
         if self.stopped_reason is not None:
             # An order that opens after the stop is cancelled as soon as we hear of it.
             await self.cancel_everything(self.stopped_reason)
-            if self.quiet():
-                self.went_quiet.set()
+        self.publish()
+
+    def publish(self) -> None:
+        """Publish the OMS's status for whoever watches it."""
+        live = self.book.in_states(LIVE_STATES)
+        bids = sum(1 for order in live if order.side == "buy")
+        self.status.publish(OmsStatus(
+            open_bids=bids, open_asks=len(live) - bids, pending=len(self.book) - len(live),
+            risk=self.risk.mode, refused_places=self.refused_places,
+            quiet=self.stopped_reason is not None and self.quiet()))
 
     async def apply(self, order: Order, event: OrderEvent, detail: dict[str, Any] | None = None
                     ) -> Order:
@@ -261,12 +296,8 @@ class Oms:
 
     async def _withdrawn(self, local_id: str) -> None:
         order = self.book.get(local_id)
-        if order is not None and order.state is OrderState.NEW:
-            cancelled = attrs.evolve(order, state=OrderState.CANCELLED,
-                                     updated_ms=self._clock_ms())
-            await self._db.update_order(local_id, state=OrderState.CANCELLED,
-                                        event="withdrawn", ts_ms=cancelled.updated_ms)
-            self.book.put(cancelled)
+        if order is not None:
+            await self.apply(order, PlaceWithdrawn())
 
     async def requote(self) -> None:
         """Converge to the target within the risk limits: first cancel what risk blocks
@@ -399,6 +430,7 @@ class Oms:
             if stuck and retry_due:
                 self._resolve_now(order)
         await self.requote()
+        self.publish()
 
 
 async def run(
@@ -407,6 +439,7 @@ async def run(
 ) -> None:
     """Load state, report ready, then handle messages; housekeeping every second."""
     await oms.load()
+    oms.publish()
     task_status.started(oms)
     next_housekeeping = trio.current_time() + HOUSEKEEPING_S
     while True:

@@ -20,17 +20,23 @@ from functools import partial
 import structlog
 import trio
 
-from ddmm.actors.executor import Executor
 from ddmm.domain.orders import Order
 from ddmm.exchange.client import DeltaDeFiClient
 from ddmm.exchange.startup import until_ready
+from ddmm.oms.messages import ExecutorMsg, ResolveOrder
 from ddmm.runtime.backoff import Backoff
+from ddmm.runtime.reply import ReplyTo, request
 
 log = structlog.get_logger(actor="outbox")
 
+RESOLVE_TIMEOUT_S = 60.0
+"""One settle: a query, perhaps a resubmit and its query, each bounded by the client's
+request timeout; past this the outbox crashes and its supervisor decides."""
+
 
 async def run(
-    *, executor: Executor, client: DeltaDeFiClient, symbol: str, cancel_all_on_start: bool,
+    *, executor: trio.MemorySendChannel[ExecutorMsg], client: DeltaDeFiClient, symbol: str,
+    cancel_all_on_start: bool,
     orders: Callable[[], Awaitable[list[Order]]],
     startup_deadline_s: float, backoff: Backoff,
     fault: Callable[[str], None] = lambda point: None,
@@ -48,7 +54,11 @@ async def run(
         await trio.sleep(budget_window_s)
     pending = await orders()
     for order in pending:
-        await executor.resolve(order)
+        await request(executor, partial(_resolve, order), timeout_s=RESOLVE_TIMEOUT_S)
         fault("outbox_resolving")
     log.info("outbox_settled", orders=len(pending))
     task_status.started()
+
+
+def _resolve(order: Order, reply: ReplyTo[None]) -> ResolveOrder:
+    return ResolveOrder(order=order, reply=reply)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import attrs
 
 from ddmm.domain.orders import Order
+from ddmm.runtime.reply import ReplyTo
 
 
 @attrs.frozen(kw_only=True)
@@ -74,9 +75,11 @@ LimiterMsg = ExecutorCommand | Withdraw | RateLimitHit | CommandDone
 
 @attrs.frozen(kw_only=True)
 class ResolveOrder:
-    """Settle an uncertain order by asking the exchange (never by resending a new build)."""
+    """Settle an uncertain order by asking the exchange (never by resending a new build);
+    `reply`, when given, is answered once it is settled (the outbox waits on it)."""
 
     order: Order
+    reply: ReplyTo[None] | None = None
 
 
 ExecutorMsg = ExecutorCommand | ResolveOrder

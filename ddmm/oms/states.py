@@ -70,9 +70,14 @@ class NotAtExchange:
     """A query found no such order: a build that never happened or an order that expired."""
 
 
+@attrs.frozen
+class PlaceWithdrawn:
+    """The limiter dropped a queued place before it was sent: nothing reached the exchange."""
+
+
 OrderEvent = (
     BuildSent | Built | SubmitSent | CancelSent | Refused | OutcomeUnknown | ExchangeReported
-    | NotAtExchange
+    | NotAtExchange | PlaceWithdrawn
 )
 
 
@@ -92,6 +97,7 @@ _FORWARD: dict[tuple[type, OrderState], OrderState] = {
     (SubmitSent, S.BUILT): S.SUBMITTING,
     (CancelSent, S.OPEN): S.CANCELLING,
     (CancelSent, S.PARTIALLY_FILLED): S.CANCELLING,
+    (PlaceWithdrawn, S.NEW): S.CANCELLED,
 }
 
 

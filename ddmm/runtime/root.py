@@ -42,10 +42,11 @@ async def run_root(
     stop: trio.Event | None = None,
     name: str = "root",
     safe_stop_deadline_s: float = SAFE_STOP_DEADLINE_S,
-    task_status: trio.TaskStatus[SupervisorHandle] = trio.TASK_STATUS_IGNORED,
+    on_started: Callable[[SupervisorHandle], None] | None = None,
 ) -> int:
     """Run the tree until `stop` is set or it fails; always end with `safe_stop`.
 
+    `on_started` gets the root's handle once every child has started.
     Returns `EXIT_OK` after `stop` (`safe_stop(None)`), `EXIT_FAILED` when the tree gave
     up or could not start (`safe_stop(cause)`) or when `safe_stop` itself failed. When
     cancelled or interrupted, runs `safe_stop(None)` and lets the cancellation go on.
@@ -60,11 +61,22 @@ async def run_root(
     cause: Exception | None = None
     try:
         await run_supervisor(name, spec, children, stop=stop, after_stop=after_stop,
-                             task_status=task_status)
+                             task_status=_Report(on_started))
     except Exception as exc:  # SupervisorGaveUp, or a child's start-up error
         log.critical("root_failed", error=repr(exc))
         cause = exc
     return EXIT_OK if cause is None and stopped == [True] else EXIT_FAILED
+
+
+class _Report:
+    """The root's `task_status`: hands the started root's handle to `on_started`."""
+
+    def __init__(self, on_started: Callable[[SupervisorHandle], None] | None) -> None:
+        self._on_started = on_started
+
+    def started(self, value: SupervisorHandle | None = None) -> None:
+        if value is not None and self._on_started is not None:
+            self._on_started(value)
 
 
 async def _safe_stop(safe_stop: SafeStop, cause: BaseException | None, deadline_s: float) -> bool:

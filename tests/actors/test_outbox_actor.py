@@ -16,6 +16,7 @@ from order_path_fakes import BASE_MS, SYMBOL, sign
 from order_path_harness import Harness
 from structlog.testing import capture_logs
 
+from ddmm.actors import executor as executor_actor
 from ddmm.actors import oms as oms_actor
 from ddmm.actors import outbox
 from ddmm.domain.orders import ExchangeStatus, Order, OrderState
@@ -55,6 +56,7 @@ async def started_oms(exchange_latency_s: float = 0.0) -> AsyncIterator[Harness]
     previous_run(h)
     async with trio.open_nursery() as nursery:
         await nursery.start(oms_actor.run, h.oms, h.oms_recv)
+        await nursery.start(executor_actor.run, h.executor, h.exec_recv)
         yield h
         nursery.cancel_scope.cancel()
 
@@ -71,7 +73,7 @@ async def start_outbox(h: Harness, *, cancel_all_on_start: bool) -> None:
 
 async def _outbox(h: Harness, orders: Any, cancel_all_on_start: bool, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    await outbox.run(executor=h.executor, client=h.exchange,  # type: ignore[arg-type]
+    await outbox.run(executor=h.exec_send, client=h.exchange,  # type: ignore[arg-type]
                      symbol=SYMBOL, cancel_all_on_start=cancel_all_on_start, orders=orders,
                      startup_deadline_s=STARTUP_DEADLINE_S,
                      backoff=Backoff(1.0, 10.0, jitter=0, rng=random.Random(0)),

@@ -1,11 +1,11 @@
-"""The supervision tree's children: each actor's channels, start function and order.
+"""The bot's actors wired together, and the supervision tree they run in (SPEC §2).
 
-`Tree` holds what the actors share by reference — their mailboxes and the handles of the
-persistence actor, the OMS and the executor — and builds the child specs in dependency
-order: persistence, OMS, executor, limiter, outbox (settles the previous run before
-anything quotes), account, stop watch, account watcher, reconciler, feed, quoter,
-reporter, ops. It also owns the two ends of a run: the graceful stop (cancel through the
-order path) and the root's safe stop (a final, budget-safe cancel-all).
+`Wiring` owns what connects the actors: their bounded mailboxes, the latest-value slots
+their statuses are published in, and the database handle the persistence actor hands
+out on each start. It builds the root's children — the `rest_for_one` order path, the
+market data and ops subtrees — and the two ends of a run: the graceful stop (cancel
+through the order path) and the root's safe stop (a final, budget-safe cancel-all). No
+actor reads another's fields: statuses come from the slots, work goes through mailboxes.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from ddmm.actors.limiter import Limiter
 from ddmm.actors.reporter import feed_snapshot, run_reporter
 from ddmm.config import Config
 from ddmm.domain.market import BookTick
-from ddmm.domain.orders import LIVE_STATES, Order
-from ddmm.domain.quotes import TargetLadder
+from ddmm.domain.orders import Order
 from ddmm.errors import PersistenceError
 from ddmm.exchange.account_stream import AccountStream
 from ddmm.exchange.session import ExchangeSession
@@ -74,21 +73,8 @@ def risk_limits(config: Config) -> RiskLimits:
                       max_daily_loss=risk.max_daily_loss)
 
 
-@attrs.define
-class KeepHandle:
-    """Receives the root supervisor's handle (restart counts, child states) for the
-    status report and the ops endpoint."""
-
-    tree: Tree
-
-    def started(self, value: SupervisorHandle | None = None) -> None:
-        self.tree.supervisor = value
-        if value is not None:
-            log.info("supervision_tree", tree=value.tree())
-
-
-class Tree:
-    """The actors' channels and shared handles, and their child specs in start order."""
+class Wiring:
+    """The actors' mailboxes, status slots and start functions; the root's children."""
 
     def __init__(self, config: Config, session: ExchangeSession,
                  ticks: LatestValue[BookTick], url: str, clock_ms: Callable[[], int]) -> None:
@@ -98,19 +84,23 @@ class Tree:
         self.budget_window_s = config.limiter.capacity / config.limiter.refill_per_s
         self.status = FeedStatus()
         self.db: persistence.Persistence | None = None
-        self.oms: oms.Oms | None = None
-        self.executor: executor.Executor | None = None
-        self.account: account_actor.Account | None = None
         self.supervisor: SupervisorHandle | None = None
+        """The root's handle once it has started (restart counts, the tree for /health)."""
         self.outbox_ran = False
+        self.oms_status: LatestValue[oms.OmsStatus] = LatestValue()
+        self.account_status: LatestValue[account_actor.AccountStatus] = LatestValue()
         limiter_size = oms.limiter_mailbox_size(config.risk.max_open_orders)
         self.oms_send, self.oms_recv = trio.open_memory_channel[oms.OmsMsg](MAILBOX)
         self.limiter_send, self.limiter_recv = trio.open_memory_channel[LimiterMsg](limiter_size)
         self.exec_send, self.exec_recv = trio.open_memory_channel[ExecutorMsg](MAILBOX)
         self.quoter_send, self.quoter_recv = trio.open_memory_channel[quoter.QuoterMsg](MAILBOX)
-        self.targets_send, self.targets_recv = trio.open_memory_channel[TargetLadder](4)
         self.account_send, self.account_recv = trio.open_memory_channel[
             account_actor.AccountMsg](MAILBOX)
+
+    def root_started(self, handle: SupervisorHandle) -> None:
+        """The root is up: keep its handle and log the whole tree, once."""
+        self.supervisor = handle
+        log.info("supervision_tree", tree=handle.tree())
 
     def children(self) -> list[ChildSpec]:
         """The root's children: three subtrees, started in this order (SPEC §2).
@@ -181,13 +171,14 @@ class Tree:
 
     async def _start_oms(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None
-        self.oms = oms.Oms(db=self.db, limiter=self.limiter_send, executor=self.exec_send,
+        actor = oms.Oms(db=self.db, limiter=self.limiter_send, executor=self.exec_send,
                            policy=requote_policy_from_config(self.config.requote),
                            limits=risk_limits(self.config), symbol=self.symbol,
                            clock_ms=self.clock_ms, fault=fault_point,
                            burst_cancels=self.config.limiter.capacity
-                           // max(1, self.config.limiter.cost_cancel))
-        await oms.run(self.oms, self.oms_recv, task_status=task_status)
+                           // max(1, self.config.limiter.cost_cancel),
+                           status=self.oms_status)
+        await oms.run(actor, self.oms_recv, task_status=task_status)
 
     async def _apply(self, local_id: str, event: Any, detail: dict[str, Any]) -> Order:
         return await request(self.oms_send, lambda reply: oms.ApplyEvent(
@@ -198,13 +189,13 @@ class Tree:
         # What a crashed predecessor left uncertain is settled by the outbox, which the
         # order path restarts after the executor (rest_for_one).
         assert self.db is not None
-        self.executor = executor.Executor(
+        actor = executor.Executor(
             client=self.session.client, sign_tx_hex=self.session.signer.sign_tx_hex,
             apply=self._apply, limiter=self.limiter_send, db=self.db, symbol=self.symbol,
             fault=fault_point, conditions=self._condition, clock_ms=self.clock_ms,
             fee_assets=self.session.fee_assets(), fills_changed=self._fills_changed,
             trading_lock_pause_ms=int(self.config.risk.trading_lock_pause_s * 1000))
-        await executor.run(self.executor, self.exec_recv, task_status=task_status)
+        await executor.run(actor, self.exec_recv, task_status=task_status)
 
     async def _orders(self) -> list[Order]:
         """The OMS's non-final orders."""
@@ -234,12 +225,11 @@ class Tree:
         await limiter.run(self.limiter_recv, task_status=task_status)
 
     async def _start_outbox(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        assert self.executor is not None
         # The process's first run starts flat; a restart within it (the order path restarted)
         # only settles what the crashed actors left uncertain.
         first_run = not self.outbox_ran
         self.outbox_ran = True
-        await outbox.run(executor=self.executor, client=self.session.client, symbol=self.symbol,
+        await outbox.run(executor=self.exec_send, client=self.session.client, symbol=self.symbol,
                          cancel_all_on_start=self.config.risk.cancel_all_on_start and first_run,
                          orders=self._orders, fault=fault_point,
                          startup_deadline_s=self.config.exchange.startup_deadline_s,
@@ -248,12 +238,12 @@ class Tree:
 
     async def _start_account(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None
-        self.account = account_actor.Account(
+        account = account_actor.Account(
             db=self.db, ticks=self.ticks, limits=risk_limits(self.config),
             quoter=self.quoter_send, oms=self.oms_send, clock_ms=self.clock_ms,
             base_asset=self.session.rules.base_asset,
-            quote_asset=self.session.rules.quote_asset)
-        await account_actor.run(self.account, self.account_recv, task_status=task_status)
+            quote_asset=self.session.rules.quote_asset, status=self.account_status)
+        await account_actor.run(account, self.account_recv, task_status=task_status)
 
     async def _start_reconciler(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None
@@ -300,31 +290,18 @@ class Tree:
             await trio.sleep_forever()
 
     def order_snapshot(self) -> dict[str, Any]:
-        """Open orders per side, for the status line."""
-        if self.oms is None:
+        """The OMS's published status and the tree's restarts, for the status line."""
+        status = self.oms_status.peek()
+        if status is None:
             return {}
-        live = self.oms.book.in_states(LIVE_STATES)
-        bids = sum(1 for order in live if order.side == "buy")
-        risk = self.oms.risk
         restarts = self.supervisor.restarts_by_path() if self.supervisor else {}
-        return {"open_bids": bids, "open_asks": len(live) - bids, "orders_pending":
-                len(self.oms.book) - len(live), "risk": risk.mode.value,
-                "actor_restarts": dict(restarts)}
+        return {**status.report(), "actor_restarts": restarts}
 
     def account_snapshot(self) -> dict[str, Any]:
-        """Inventory, position and PnL, each named for its window: `session_*` since the
-        session started (the first start on this database), `today_*` this UTC day; all
-        read from the fills table, the same figures `ddmm status` prints."""
-        account = self.account
-        inventory = account.inventory if account is not None else None
-        if account is None or inventory is None:
-            return {}
-        return {"ada": str(inventory.ada_total), "usdm": str(inventory.usdm_total),
-                "session_position_ada": str(account.last_position),
-                "session_fills": account.session_fills,
-                "today_pnl_usdm": str(account.last_daily_pnl.quantize(Decimal("0.01"))),
-                **account.today.as_report("today"),
-                "halts": list(account.halts) + list(account.conditions)}
+        """The account's published status: inventory, position and PnL, each figure named
+        for its window (`session_*`, `today_*`), as `ddmm status` names it."""
+        status = self.account_status.peek()
+        return {} if status is None else status.report()
 
     async def stop_gracefully(self, requested: trio.Event, tree_stop: trio.Event) -> None:
         """On a stop request: stop quoting and cancel through the order path (so every
@@ -333,8 +310,9 @@ class Tree:
         await requested.wait()
         with trio.move_on_after(self.config.risk.shutdown_cancel_deadline_s / 2):
             await self.oms_send.send(oms.StopQuoting(reason="shutdown"))
-            if self.oms is not None:
-                await self.oms.went_quiet.wait()
+            version, status = 0, self.oms_status.peek()
+            while status is None or not status.quiet:
+                version, status = await self.oms_status.wait_newer(version)
         tree_stop.set()
 
     async def safe_stop(self, cause: BaseException | None) -> None:
