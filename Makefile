@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m ddmm $(ARGS)
 
+# Two workers (the suite mostly waits on I/O); drills that share output stay on one worker
+# (tests/conftest.py).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ddmm tests bench

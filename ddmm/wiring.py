@@ -33,6 +33,7 @@ from ddmm.exchange.account_stream import AccountStream
 from ddmm.exchange.session import ExchangeSession
 from ddmm.faults import fault_point, raise_point
 from ddmm.feeds.status import FeedStatus
+from ddmm.oms import inbox
 from ddmm.oms.messages import ExecutorMsg, LimiterMsg
 from ddmm.oms.risk import RiskLimits
 from ddmm.ops import server as ops_server
@@ -87,10 +88,10 @@ class Wiring:
         self.supervisor: SupervisorHandle | None = None
         """The root's handle once it has started (restart counts, the tree for /health)."""
         self.outbox_ran = False
-        self.oms_status: LatestValue[oms.OmsStatus] = LatestValue()
+        self.oms_status: LatestValue[inbox.OmsStatus] = LatestValue()
         self.account_status: LatestValue[account_actor.AccountStatus] = LatestValue()
         limiter_size = oms.limiter_mailbox_size(config.risk.max_open_orders)
-        self.oms_send, self.oms_recv = trio.open_memory_channel[oms.OmsMsg](MAILBOX)
+        self.oms_send, self.oms_recv = trio.open_memory_channel[inbox.OmsMsg](MAILBOX)
         self.limiter_send, self.limiter_recv = trio.open_memory_channel[LimiterMsg](limiter_size)
         self.exec_send, self.exec_recv = trio.open_memory_channel[ExecutorMsg](MAILBOX)
         self.quoter_send, self.quoter_recv = trio.open_memory_channel[quoter.QuoterMsg](MAILBOX)
@@ -181,7 +182,7 @@ class Wiring:
         await oms.run(actor, self.oms_recv, task_status=task_status)
 
     async def _apply(self, local_id: str, event: Any, detail: dict[str, Any]) -> Order:
-        return await request(self.oms_send, lambda reply: oms.ApplyEvent(
+        return await request(self.oms_send, lambda reply: inbox.ApplyEvent(
             local_id=local_id, event=event, reply=reply, detail=detail),
             timeout_s=APPLY_TIMEOUT_S)
 
@@ -199,7 +200,7 @@ class Wiring:
 
     async def _orders(self) -> list[Order]:
         """The OMS's non-final orders."""
-        return await request(self.oms_send, lambda reply: oms.SnapshotRequest(reply=reply),
+        return await request(self.oms_send, lambda reply: inbox.SnapshotRequest(reply=reply),
                              timeout_s=APPLY_TIMEOUT_S)
 
     def _fills_changed(self) -> None:
@@ -218,7 +219,7 @@ class Wiring:
 
     async def _start_limiter(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async def withdrawn(local_id: str) -> None:
-            await self.oms_send.send(oms.Withdrawn(local_id=local_id))
+            await self.oms_send.send(inbox.Withdrawn(local_id=local_id))
 
         limiter = Limiter(self.config.limiter, self.exec_send, withdrawn,
                           random.Random(self.config.supervisor.seed))
@@ -309,7 +310,7 @@ class Wiring:
         the tree; the root's safe stop then runs a final cancel-all."""
         await requested.wait()
         with trio.move_on_after(self.config.risk.shutdown_cancel_deadline_s / 2):
-            await self.oms_send.send(oms.StopQuoting(reason="shutdown"))
+            await self.oms_send.send(inbox.StopQuoting(reason="shutdown"))
             version, status = 0, self.oms_status.peek()
             while status is None or not status.quiet:
                 version, status = await self.oms_status.wait_newer(version)

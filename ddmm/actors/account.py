@@ -26,11 +26,11 @@ import attrs
 import structlog
 import trio
 
-from ddmm.actors.oms import OmsMsg, RiskUpdate
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.wire import Balance
+from ddmm.oms.inbox import OmsMsg, RiskUpdate
 from ddmm.oms.latches import replay_latches
 from ddmm.oms.pnl import (
     TradingSummary,

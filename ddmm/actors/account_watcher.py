@@ -15,7 +15,6 @@ import structlog
 import trio
 
 from ddmm.actors.account import AccountMsg
-from ddmm.actors.oms import OmsMsg, OrderReport
 from ddmm.actors.reconciler import snapshot
 from ddmm.errors import ExchangeError
 from ddmm.exchange.account_stream import (
@@ -26,6 +25,7 @@ from ddmm.exchange.account_stream import (
     StreamConnected,
 )
 from ddmm.exchange.client import DeltaDeFiClient
+from ddmm.oms.inbox import OmsMsg, OrderReport
 
 log = structlog.get_logger(actor="account_watcher")
 

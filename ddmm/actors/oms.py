@@ -21,14 +21,24 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import attrs
 import structlog
 import trio
 
-from ddmm.domain.orders import FINAL_STATES, LIVE_STATES, ExchangeStatus, Order, OrderState
+from ddmm.domain.orders import FINAL_STATES, LIVE_STATES, Order, OrderState
 from ddmm.domain.quotes import CancelIntent, PlaceIntent, Side, TargetLadder
 from ddmm.oms.book import OrderBook
 from ddmm.oms.exposure import SIDES, excess_orders, fit_ladder, place_fits, side_room
+from ddmm.oms.inbox import (
+    ApplyEvent,
+    OmsMsg,
+    OmsStatus,
+    OrderReport,
+    ReconcileOpen,
+    RiskUpdate,
+    SnapshotRequest,
+    StopQuoting,
+    Withdrawn,
+)
 from ddmm.oms.messages import (
     CancelAllOrders,
     CancelOrder,
@@ -52,7 +62,6 @@ from ddmm.persistence.records import OrderRecord
 from ddmm.quoting.params import RequotePolicy
 from ddmm.quoting.requote import diff
 from ddmm.runtime.latest import LatestValue
-from ddmm.runtime.reply import ReplyTo
 
 log = structlog.get_logger(actor="oms")
 
@@ -72,80 +81,6 @@ def limiter_mailbox_size(max_open_orders: int) -> int:
     block, so the OMS always drains its own mailbox and the executor's requests to it
     cannot deadlock."""
     return 3 * max_open_orders + 16
-
-
-@attrs.frozen(kw_only=True)
-class ApplyEvent:
-    local_id: str
-    event: OrderEvent
-    reply: ReplyTo[Order]
-    detail: dict[str, Any] = attrs.field(factory=dict)
-
-
-@attrs.frozen(kw_only=True)
-class OrderReport:
-    """The exchange's view of one order (account stream or a REST snapshot)."""
-
-    exchange_order_id: str
-    status: ExchangeStatus
-    filled_qty: Decimal
-
-
-@attrs.frozen(kw_only=True)
-class Withdrawn:
-    local_id: str
-
-
-@attrs.frozen(kw_only=True)
-class RiskUpdate:
-    state: RiskState
-
-
-@attrs.frozen(kw_only=True)
-class ReconcileOpen:
-    """A REST snapshot of the exchange's open order ids: ours that it no longer lists
-    were filled or cancelled while we were not looking, and are settled by a query."""
-
-    open_exchange_ids: frozenset[str]
-    sweep_orphans: bool = False
-    """Also cancel open orders of the account that are not ours (SPEC §6 orphan sweep)."""
-
-
-@attrs.frozen(kw_only=True)
-class StopQuoting:
-    """Shutdown or emergency stop: cancel everything and place nothing from now on."""
-
-    reason: str
-
-
-@attrs.frozen(kw_only=True)
-class SnapshotRequest:
-    reply: ReplyTo[list[Order]]
-
-
-OmsMsg = (
-    TargetLadder | ApplyEvent | OrderReport | Withdrawn | RiskUpdate | ReconcileOpen
-    | StopQuoting | SnapshotRequest
-)
-
-@attrs.frozen(kw_only=True)
-class OmsStatus:
-    """What the OMS publishes after every message (a latest-value slot): the status line,
-    `/health`, `/metrics` and the graceful stop read this, never the OMS's own fields."""
-
-    open_bids: int
-    open_asks: int
-    pending: int
-    """Orders on their way in or out, or uncertain."""
-    risk: RiskMode
-    refused_places: int
-    quiet: bool
-    """Quoting is stopped and nothing of ours is live or on its way to the exchange."""
-
-    def report(self) -> dict[str, Any]:
-        return {"open_bids": self.open_bids, "open_asks": self.open_asks,
-                "orders_pending": self.pending, "risk": self.risk.value,
-                "places_refused_by_risk": self.refused_places}
 
 
 STARTING_RISK = RiskState(mode=RiskMode.HALTED, allowed_sides=frozenset(),

@@ -23,11 +23,11 @@ import structlog
 import trio
 
 from ddmm.actors.account import AccountMsg, ConditionChanged
-from ddmm.actors.oms import OmsMsg, OrderReport, ReconcileOpen
 from ddmm.errors import ExchangeError
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.client import DeltaDeFiClient
 from ddmm.exchange.wire import Execution
+from ddmm.oms.inbox import OmsMsg, OrderReport, ReconcileOpen
 from ddmm.oms.messages import ExecutorMsg, ResolveOrder
 from ddmm.persistence.actor import Persistence
 from ddmm.persistence.records import FillRecord
@@ -84,6 +84,7 @@ class Reconciler:
                 kind="exchange_unreachable", active=False, reason="exchange answers again"))
         self.failures = 0
         await self._settle_executions(executions)
+        log.info("reconcile_round_done", executions=len(executions))
 
     async def _settle_executions(self, executions: tuple[Execution, ...]) -> None:
         known = {fill.trade_id for fill in await self._db.fills(

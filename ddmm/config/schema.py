@@ -223,6 +223,9 @@ class SimConfig:
     port: int = attrs.field(default=0, validator=_between(0, 65535))
     """0 = any free port."""
     seed: int = 42
+    seeded_ids: bool = False
+    """Draw order and trade ids from `seed` (a deterministic run); otherwise they are random
+    per start, as a real exchange never reissues an id across restarts."""
     taker_rate_per_s: float = attrs.field(default=0.5, validator=_nonneg)
     taker_decay_per_bps: float = attrs.field(default=0.15, validator=_nonneg)
     taker_size_median: Decimal = attrs.field(default=Decimal("150"), validator=_pos)

@@ -203,6 +203,8 @@ class PersistenceTuning:
     """
 
     max_batch: int = attrs.field(default=1000, validator=attrs.validators.ge(1))
+    max_pending: int = attrs.field(default=4096, validator=attrs.validators.ge(1))
+    """Requests waiting or in a batch at once; more callers wait for room."""
     busy_timeout_ms: int = attrs.field(default=5000, validator=attrs.validators.ge(0))
     batch_idle_ms: float | None = attrs.field(default=0.2, validator=_idle_gap)
 

@@ -88,6 +88,9 @@ class DbThread:
         self._idle_s = None if tuning.batch_idle_ms is None else tuning.batch_idle_ms / 1000
         self._max_batch = tuning.max_batch
         self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self._room = trio.Semaphore(tuning.max_pending)
+        """Requests queued or in a batch at once (SPEC §2: every channel is bounded): past
+        it callers wait here, in Trio, instead of piling up in the thread's queue."""
         self._lock = threading.Lock()
         self._closing = False
         self._death: BaseException | None = None
@@ -120,11 +123,12 @@ class DbThread:
     async def submit(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run `op(conn)` in the next batch; return its result once that batch committed."""
         request = _Request(op)
-        with self._lock:
-            if self._death is not None or self._closing:
-                raise self._refusal()
-            self._queue.put(request)
-        await request.done.wait()
+        async with self._room:
+            with self._lock:
+                if self._death is not None or self._closing:
+                    raise self._refusal()
+                self._queue.put(request)
+            await request.done.wait()
         if request.error is not None:
             raise request.error
         result: T = request.result

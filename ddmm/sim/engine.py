@@ -24,7 +24,7 @@ from typing import Literal, cast
 import attrs
 
 from ddmm.config.schema import SimConfig
-from ddmm.domain.money import ceil_to, floor_to
+from ddmm.domain.money import floor_to
 from ddmm.errors import SigningError
 from ddmm.sim.accounts import Account, Credentials
 from ddmm.sim.book import Book
@@ -41,7 +41,7 @@ from ddmm.sim.model import (
 )
 from ddmm.sim.state import ExchangeState
 from ddmm.sim.txcodec import LedgerTxCodec, TxCodec
-from ddmm.sim.validate import parse_build
+from ddmm.sim.validate import order_terms, parse_build
 
 _BPS = Decimal(10_000)
 
@@ -70,7 +70,8 @@ class SimExchange:
         self.config = config
         self.options = options or EngineOptions()
         self._codec = codec or LedgerTxCodec()
-        self._state = ExchangeState(self.options.pairs, random.Random(f"{config.seed}-ids"))
+        ids = random.Random(f"{config.seed}-ids") if config.seeded_ids else random.Random()
+        self._state = ExchangeState(self.options.pairs, ids)
         self._flow = MarketFlow(config, self._state)
         self._keys: dict[str, str] = {}
         self._building: dict[str, int] = {}
@@ -351,29 +352,10 @@ class SimExchange:
         return best is not None and (price >= best if side == "buy" else price <= best)
 
     def _terms(self, request: BuildRequest, pair: PairSpec) -> tuple[Decimal, Decimal]:
-        """(limit price, base size); a market order gets its price cap from the book (4109)."""
-        if request.type == "limit":
-            assert request.base_qty is not None
-            return request.price, request.base_qty
+        """(limit price, base size) of `request` against the book as it stands."""
         opposite = "sell" if request.side == "buy" else "buy"
         book = self._state.books[pair.symbol]
-        levels = [self._state.orders[i].price for i in book.ids(opposite)]
-        if not levels:
-            raise SimError(4109)
-        best = levels[0]
-        if request.slippage_bp is None:
-            cap = levels[-1]
-        elif request.side == "buy":
-            cap = floor_to(best * (1 + Decimal(request.slippage_bp) / _BPS), pair.tick)
-        else:
-            cap = ceil_to(best * (1 - Decimal(request.slippage_bp) / _BPS), pair.tick)
-        base_qty = request.base_qty
-        if base_qty is None:
-            assert request.quote_qty is not None
-            base_qty = floor_to(request.quote_qty / best, pair.base.step)
-            if base_qty < pair.min_base_qty:
-                raise SimError(4100)
-        return cap, base_qty
+        return order_terms(request, pair, [self._state.orders[i].price for i in book.ids(opposite)])
 
     def _match_incoming(self, order: SimOrder, now_ms: int) -> SimOrder:
         """Fill `order` as taker against resting orders at their prices, best first."""

@@ -100,7 +100,7 @@ def _engine_factory(
 
     def make() -> SimExchange:
         # A state-losing restart builds a new engine. A real exchange never reissues an
-        # order or trade id, so each later engine draws its ids from a seed of its own.
+        # order or trade id, so with seeded ids each later engine gets a seed of its own.
         generation = next(generations)
         seed = sim_config.seed if generation == 0 else hash((sim_config.seed, generation))
         engine = SimExchange(attrs.evolve(sim_config, seed=seed), options=options)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from ddmm.domain.money import floor_to, parse_decimal
+from ddmm.domain.money import ceil_to, floor_to, parse_decimal
 from ddmm.errors import InvalidNumber
 from ddmm.sim.market import PairSpec
 from ddmm.sim.model import BuildRequest, SimError
@@ -107,3 +107,32 @@ def parse_build(body: object, pairs: Mapping[str, PairSpec]) -> BuildRequest:
         post_only=post_only,
         slippage_bp=slippage_bp,
     )
+
+
+_BPS = Decimal(10_000)
+
+
+def order_terms(request: BuildRequest, pair: PairSpec,
+                opposite_prices: list[Decimal]) -> tuple[Decimal, Decimal]:
+    """(limit price, base size) of a build: a limit order's own; a market order's price cap
+    from the opposite side's prices, best first (4109 when there are none), within its
+    slippage when it names one, and its base size from a quote size at the best price."""
+    if request.type == "limit":
+        assert request.base_qty is not None
+        return request.price, request.base_qty
+    if not opposite_prices:
+        raise SimError(4109)
+    best = opposite_prices[0]
+    if request.slippage_bp is None:
+        cap = opposite_prices[-1]
+    elif request.side == "buy":
+        cap = floor_to(best * (1 + Decimal(request.slippage_bp) / _BPS), pair.tick)
+    else:
+        cap = ceil_to(best * (1 - Decimal(request.slippage_bp) / _BPS), pair.tick)
+    base_qty = request.base_qty
+    if base_qty is None:
+        assert request.quote_qty is not None
+        base_qty = floor_to(request.quote_qty / best, pair.base.step)
+        if base_qty < pair.min_base_qty:
+            raise SimError(4100)
+    return cap, base_qty

@@ -12,8 +12,9 @@ from order_path_fakes import SYMBOL, FakeDb, FakeExchange, clock_ms, sign
 
 from ddmm.actors import oms as oms_actor
 from ddmm.actors.executor import Executor
-from ddmm.actors.oms import ApplyEvent, Oms, OmsMsg
+from ddmm.actors.oms import Oms
 from ddmm.domain.orders import Order, OrderState
+from ddmm.oms.inbox import ApplyEvent, OmsMsg
 from ddmm.oms.messages import ExecutorMsg, LimiterMsg
 from ddmm.oms.risk import RiskLimits
 from ddmm.oms.states import OrderEvent

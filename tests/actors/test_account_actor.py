@@ -13,11 +13,11 @@ from order_path_fakes import BASE_MS, FakeDb, clock_ms
 from structlog.testing import capture_logs
 
 from ddmm.actors.account import Account, FillsChanged, HaltRequested, ResumeRequested
-from ddmm.actors.oms import OmsMsg, RiskUpdate
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.wire import Balance
+from ddmm.oms.inbox import OmsMsg, RiskUpdate
 from ddmm.oms.pnl import utc_day_start_ms
 from ddmm.oms.risk import RiskLimits, RiskMode
 from ddmm.persistence.records import FillRecord

@@ -18,7 +18,6 @@ from order_path_harness import Harness
 from ddmm.actors import executor as executor_actor
 from ddmm.actors import oms as oms_actor
 from ddmm.actors.limiter import Limiter
-from ddmm.actors.oms import RiskUpdate
 from ddmm.config.schema import LimiterConfig
 from ddmm.domain.orders import OrderState
 from ddmm.domain.quotes import Ladder, QuoteLevel, TargetLadder
@@ -31,6 +30,8 @@ from ddmm.errors import (
     ServerError,
 )
 from ddmm.exchange.wire import OrderRequest
+from ddmm.oms import inbox
+from ddmm.oms.inbox import RiskUpdate
 from ddmm.oms.messages import RateLimitHit
 from ddmm.oms.risk import RiskMode, RiskState
 from ddmm.oms.states import BuildSent, Built, CancelSent, SubmitSent
@@ -250,7 +251,7 @@ async def order_path() -> AsyncIterator[Harness]:
     h = Harness()
 
     async def withdrawn(local_id: str) -> None:
-        await h.oms_send.send(oms_actor.Withdrawn(local_id=local_id))
+        await h.oms_send.send(inbox.Withdrawn(local_id=local_id))
 
     limiter = Limiter(LimiterConfig(), h.exec_send, withdrawn, random.Random(1))
     async with trio.open_nursery() as nursery:

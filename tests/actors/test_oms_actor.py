@@ -17,21 +17,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from order_path_fakes import BASE_MS, SYMBOL, FakeDb, clock_ms
 
-from ddmm.actors.oms import (
+from ddmm.actors.oms import Oms, limiter_mailbox_size, run
+from ddmm.domain.orders import ExchangeStatus, Order, OrderState
+from ddmm.domain.quotes import Ladder, QuoteLevel, TargetLadder
+from ddmm.oms.exposure import exposure
+from ddmm.oms.inbox import (
     ApplyEvent,
-    Oms,
     OmsMsg,
     OrderReport,
     ReconcileOpen,
     RiskUpdate,
     StopQuoting,
     Withdrawn,
-    limiter_mailbox_size,
-    run,
 )
-from ddmm.domain.orders import ExchangeStatus, Order, OrderState
-from ddmm.domain.quotes import Ladder, QuoteLevel, TargetLadder
-from ddmm.oms.exposure import exposure
 from ddmm.oms.messages import (
     CancelAllOrders,
     CancelOrder,

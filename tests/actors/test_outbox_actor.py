@@ -22,6 +22,7 @@ from ddmm.actors import outbox
 from ddmm.domain.orders import ExchangeStatus, Order, OrderState
 from ddmm.errors import ExchangeError, ServerError, TradingLocked
 from ddmm.exchange.wire import OrderRequest
+from ddmm.oms import inbox
 from ddmm.runtime.backoff import Backoff
 from ddmm.runtime.reply import request
 
@@ -64,7 +65,7 @@ async def started_oms(exchange_latency_s: float = 0.0) -> AsyncIterator[Harness]
 async def start_outbox(h: Harness, *, cancel_all_on_start: bool) -> None:
     async def orders() -> list[Order]:
         snapshot: list[Order] = await request(
-            h.oms_send, lambda reply: oms_actor.SnapshotRequest(reply=reply), timeout_s=30)
+            h.oms_send, lambda reply: inbox.SnapshotRequest(reply=reply), timeout_s=30)
         return snapshot
 
     async with trio.open_nursery() as nursery:
@@ -115,7 +116,7 @@ async def test_started_is_reported_only_after_every_order_is_settled(
     async with started_oms(exchange_latency_s=0.5) as h:
         async def orders() -> list[Order]:
             snapshot: list[Order] = await request(
-                h.oms_send, lambda reply: oms_actor.SnapshotRequest(reply=reply), timeout_s=30)
+                h.oms_send, lambda reply: inbox.SnapshotRequest(reply=reply), timeout_s=30)
             return snapshot
 
         async with trio.open_nursery() as nursery:

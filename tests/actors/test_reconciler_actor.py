@@ -9,11 +9,11 @@ from decimal import Decimal
 import trio
 
 from ddmm.actors.account import ConditionChanged
-from ddmm.actors.oms import ReconcileOpen
 from ddmm.actors.reconciler import UNREACHABLE_AFTER_FAILURES, Reconciler
 from ddmm.domain.orders import OrderState
 from ddmm.errors import ServerError
 from ddmm.exchange.wire import Balance, Execution
+from ddmm.oms.inbox import ReconcileOpen
 from ddmm.oms.messages import ResolveOrder
 from ddmm.persistence.records import FillRecord, OrderRecord
 

@@ -129,7 +129,7 @@ def test_r4_never_more_open_orders_than_the_limit(workdir: Path) -> None:
         f"(<= 4); {counts['orders_submitted']} submitted known once")
 
 
-def test_r5_emergency_stop_cancels_everything_within_a_second(workdir: Path) -> None:
+def test_r5_emergency_stop_asks_for_the_cancel_all_within_a_second(workdir: Path) -> None:
     with drill(workdir) as d, quoting(d, min_open=6) as bot:
         time.sleep(0.5)
         assert d.sim.open_count() > 0
@@ -155,11 +155,11 @@ def test_r5_emergency_stop_cancels_everything_within_a_second(workdir: Path) -> 
     assert "emergency_stop" in events and "emergency_stop_cleared" in events
     requested = [e for e in bot.events("cancel_all_requested") if e.get("reason") == "halted"]
     requested_s = ts_ms(requested[0]) / 1000 - stopped_at
-    # Typically 0.2-0.3 s; once 1.28 s on a loaded machine with five places in flight at
-    # the stop (the first cancel-all took ~1 s to come back): the halt itself must be
-    # prompt, the exchange's side gets 2 s here to keep the drill stable under CI load.
+    # The halt itself must be prompt: the cancel-all is asked for within 1 s of the stop
+    # file. Its completion is "budget permitting" (SPEC §6): typically 0.2-0.3 s, once
+    # 1.28 s on a loaded machine with five places holding the budget, so 2 s is allowed.
     assert requested_s < 1.0, f"cancel-all requested only after {requested_s:.3f} s"
-    assert latency_s < 2.0, f"cancel-all took {latency_s:.3f} s"
+    assert latency_s < 2.0, f"everything cancelled only after {latency_s:.3f} s"
     row("R5", "`ddmm stop` then `ddmm resume`", f"all cancelled at the sim "
         f"{latency_s * 1000:.0f} ms after the stop file (cancel-all requested after "
         f"{requested_s * 1000:.0f} ms), nothing placed while "

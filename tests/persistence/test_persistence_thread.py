@@ -221,3 +221,17 @@ async def test_run_actor_closes_cleanly_when_cancelled(config: PersistenceConfig
             await db.insert_order(order("a"))
             nursery.cancel_scope.cancel()
     assert count_orders(config.path) == 1
+
+
+async def test_a_full_queue_makes_callers_wait_and_loses_nothing(
+        config: PersistenceConfig) -> None:
+    """At most `max_pending` requests are queued or in a batch; the rest wait their turn."""
+    writers, room = 60, 4
+    with trio.fail_after(BOUND_S):
+        async with open_persistence(config, PersistenceTuning(max_pending=room)) as db, \
+                trio.open_nursery() as nursery:
+            for i in range(writers):
+                nursery.start_soon(db.insert_order, order(f"o{i}"))
+        stats = db.stats
+    assert count_orders(config.path) == writers
+    assert stats.largest_batch <= room

@@ -403,3 +403,14 @@ def test_taker_flow_thins_out_far_from_mid(keys: tuple[TestAccountKeys, TestAcco
 def test_fresh_account_has_no_balance_rows(venue: Venue) -> None:
     creds = Credentials(api_key="k3", operation_key_hash="00" * 28, encrypted_operation_key="{}")
     assert venue.engine.balances(venue.engine.add_account(creds, {})) == ()
+
+
+@pytest.mark.parametrize(("seeded", "same"), [(False, False), (True, True)])
+def test_ids_are_random_per_start_unless_a_deterministic_run_seeds_them(
+    keys: tuple[TestAccountKeys, TestAccountKeys], seeded: bool, same: bool,
+) -> None:
+    def first_id() -> str:
+        venue = make_venue(keys, SimConfig(taker_rate_per_s=0.0, seeded_ids=seeded))
+        return venue.place(venue.alice, "sell", "0.6000", "100")
+
+    assert (first_id() == first_id()) is same
