@@ -21,7 +21,16 @@ import structlog
 import trio
 
 from ddmm.actors import account as account_actor
-from ddmm.actors import account_watcher, executor, oms, outbox, quoter, reconciler, stop_watch
+from ddmm.actors import (
+    account_inbox,
+    account_watcher,
+    executor,
+    oms,
+    outbox,
+    quoter,
+    reconciler,
+    stop_watch,
+)
 from ddmm.actors.feed import run_feed
 from ddmm.actors.limiter import Limiter
 from ddmm.actors.reporter import feed_snapshot, run_reporter
@@ -96,7 +105,7 @@ class Wiring:
         self.exec_send, self.exec_recv = trio.open_memory_channel[ExecutorMsg](MAILBOX)
         self.quoter_send, self.quoter_recv = trio.open_memory_channel[quoter.QuoterMsg](MAILBOX)
         self.account_send, self.account_recv = trio.open_memory_channel[
-            account_actor.AccountMsg](MAILBOX)
+            account_inbox.AccountMsg](MAILBOX)
 
     def root_started(self, handle: SupervisorHandle) -> None:
         """The root is up: keep its handle and log the whole tree, once."""
@@ -206,12 +215,12 @@ class Wiring:
     def _fills_changed(self) -> None:
         """A fill was recorded: the account re-checks position and PnL at once."""
         try:
-            self.account_send.send_nowait(account_actor.FillsChanged())
+            self.account_send.send_nowait(account_inbox.FillsChanged())
         except trio.WouldBlock:
             # A full mailbox already holds messages that each trigger the same re-check.
             log.debug("fills_changed_coalesced")
 
-    def _condition(self, change: account_actor.ConditionChanged) -> None:
+    def _condition(self, change: account_inbox.ConditionChanged) -> None:
         try:
             self.account_send.send_nowait(change)
         except trio.WouldBlock:
@@ -269,13 +278,13 @@ class Wiring:
                     "supervision_tree": actors}
 
         async def stop() -> None:
-            await self.account_send.send(account_actor.ConditionChanged(
+            await self.account_send.send(account_inbox.ConditionChanged(
                 kind="ops_stop", active=True, reason="stop requested on the ops endpoint"))
 
         async def resume() -> None:
-            await self.account_send.send(account_actor.ConditionChanged(
+            await self.account_send.send(account_inbox.ConditionChanged(
                 kind="ops_stop", active=False, reason="resume requested on the ops endpoint"))
-            await self.account_send.send(account_actor.ResumeRequested())
+            await self.account_send.send(account_inbox.ResumeRequested())
 
         app = ops_server.create_app(snapshot, stop=stop, resume=resume)
         ops = self.config.ops

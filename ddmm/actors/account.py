@@ -26,8 +26,16 @@ import attrs
 import structlog
 import trio
 
+from ddmm.actors.account_inbox import (
+    AccountMsg,
+    ConditionChanged,
+    FillsChanged,
+    HaltRequested,
+    ResumeRequested,
+)
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory
+from ddmm.domain.records import DayMark, FillRecord, RiskEventRecord, net_position
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.wire import Balance
 from ddmm.oms.inbox import OmsMsg, RiskUpdate
@@ -35,13 +43,12 @@ from ddmm.oms.latches import replay_latches
 from ddmm.oms.pnl import (
     TradingSummary,
     daily_pnl,
-    net_position,
     summarize,
     utc_day_start_ms,
 )
 from ddmm.oms.risk import RiskInputs, RiskLimits, RiskState, assess, daily_loss_breached
 from ddmm.persistence.actor import Persistence
-from ddmm.persistence.records import BalanceRecord, DayMark, FillRecord, RiskEventRecord
+from ddmm.persistence.records import BalanceRecord
 from ddmm.runtime.latest import LatestValue
 
 log = structlog.get_logger(actor="account")
@@ -49,33 +56,6 @@ log = structlog.get_logger(actor="account")
 RISK_RECHECK_S = 1.0
 
 
-@attrs.frozen
-class FillsChanged:
-    """A new fill was recorded: position and PnL moved."""
-
-
-@attrs.frozen(kw_only=True)
-class HaltRequested:
-    reason: str
-
-
-@attrs.frozen
-class ResumeRequested:
-    """Operator resume: clears every latched halt."""
-
-
-@attrs.frozen(kw_only=True)
-class ConditionChanged:
-    """A condition that halts trading while it lasts (exchange unreachable, trading locked,
-    emergency stop file present); `until_ms` lets it expire by itself."""
-
-    kind: str
-    active: bool
-    reason: str
-    until_ms: int | None = None
-
-
-AccountMsg = BalanceEvent | FillsChanged | HaltRequested | ResumeRequested | ConditionChanged
 
 
 @attrs.frozen(kw_only=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import structlog
 import trio
 
-from ddmm.actors.account import AccountMsg
-from ddmm.actors.reconciler import snapshot
+from ddmm.actors.account_inbox import AccountMsg
+from ddmm.actors.rest_snapshot import snapshot
 from ddmm.errors import ExchangeError
 from ddmm.exchange.account_stream import (
     AccountEvent,

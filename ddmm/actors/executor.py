@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 import trio
 
-from ddmm.actors.account import ConditionChanged
+from ddmm.actors.account_inbox import ConditionChanged
 from ddmm.domain.orders import ExchangeStatus, Order, OrderState
 from ddmm.errors import (
     BuildExpired,
@@ -38,8 +38,8 @@ from ddmm.errors import (
     TransportError,
 )
 from ddmm.exchange.client import DeltaDeFiClient
+from ddmm.exchange.fills import ADAUSDM_FEES, FeeAssets, fill_records
 from ddmm.exchange.wire import ExchangeOrder, OrderRequest
-from ddmm.oms.fills import ADAUSDM_FEES, FeeAssets, fill_records
 from ddmm.oms.messages import (
     CancelAllOrders,
     CancelOrder,

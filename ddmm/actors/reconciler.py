@@ -22,35 +22,21 @@ from decimal import Decimal
 import structlog
 import trio
 
-from ddmm.actors.account import AccountMsg, ConditionChanged
+from ddmm.actors.account_inbox import AccountMsg, ConditionChanged
+from ddmm.actors.rest_snapshot import snapshot
+from ddmm.domain.records import FillRecord
 from ddmm.errors import ExchangeError
-from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.client import DeltaDeFiClient
 from ddmm.exchange.wire import Execution
-from ddmm.oms.inbox import OmsMsg, OrderReport, ReconcileOpen
+from ddmm.oms.inbox import OmsMsg
 from ddmm.oms.messages import ExecutorMsg, ResolveOrder
 from ddmm.persistence.actor import Persistence
-from ddmm.persistence.records import FillRecord
 
 log = structlog.get_logger(actor="reconciler")
 
 TRADE_PAGES = 1
 """Recent executions only: older ones were settled by earlier rounds."""
 UNREACHABLE_AFTER_FAILURES = 3
-
-
-async def snapshot(client: DeltaDeFiClient, symbol: str, *,
-                   oms: trio.MemorySendChannel[OmsMsg],
-                   account: trio.MemorySendChannel[AccountMsg], sweep_orphans: bool) -> None:
-    """Balances and open orders from REST, sent on as if streamed; raises ExchangeError."""
-    balances = await client.balances()
-    open_orders = await client.open_orders(symbol)
-    await account.send(BalanceEvent(balances))
-    for order in open_orders:
-        await oms.send(OrderReport(exchange_order_id=order.order_id, status=order.status,
-                                   filled_qty=order.filled))
-    await oms.send(ReconcileOpen(open_exchange_ids=frozenset(o.order_id for o in open_orders),
-                                 sweep_orphans=sweep_orphans))
 
 
 class Reconciler:

@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 import trio
 
-from ddmm.actors.account import AccountMsg, ConditionChanged, ResumeRequested
+from ddmm.actors.account_inbox import AccountMsg, ConditionChanged, ResumeRequested
 
 log = structlog.get_logger(actor="stop_watch")
 

@@ -18,10 +18,10 @@ import structlog
 from ddmm.config.schema import ExchangeConfig
 from ddmm.errors import ConfigError
 from ddmm.exchange.client import DeltaDeFiClient
+from ddmm.exchange.fills import FeeAssets
 from ddmm.exchange.signing import OperationKeySigner
 from ddmm.exchange.startup import until_ready
 from ddmm.exchange.wire import MarketRules
-from ddmm.oms.fills import FeeAssets
 from ddmm.quoting import params
 from ddmm.runtime.backoff import Backoff
 

@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import attrs
 
+from ddmm.domain.records import RiskEventRecord
 from ddmm.oms.pnl import utc_day_start_ms
-from ddmm.persistence.records import RiskEventRecord
 
 
 @attrs.frozen(kw_only=True)

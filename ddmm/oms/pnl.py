@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import attrs
 
-from ddmm.persistence.records import FillRecord
+from ddmm.domain.records import FillRecord
 
 ZERO = Decimal(0)
 
@@ -26,11 +26,6 @@ def utc_day_start_ms(now_ms: int) -> int:
     day = datetime.fromtimestamp(now_ms / 1000, tz=UTC).replace(
         hour=0, minute=0, second=0, microsecond=0)
     return int(day.timestamp() * 1000)
-
-
-def net_position(fills: Iterable[FillRecord]) -> Decimal:
-    """ADA bought − sold over the counted fills."""
-    return sum((f.qty if f.side == "buy" else -f.qty for f in fills if not f.quarantined), ZERO)
 
 
 def mark_to_market(fills: Iterable[FillRecord], mid: Decimal) -> Decimal:

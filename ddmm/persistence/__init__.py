@@ -15,21 +15,16 @@ from ddmm.persistence.readonly import ReadOnlyDb, open_readonly
 from ddmm.persistence.records import (
     OUTBOX_STATES,
     BalanceRecord,
-    DayMark,
-    FillRecord,
     OrderEventRecord,
     OrderRecord,
     OrderUpdate,
     PersistenceStats,
     PersistenceTuning,
-    RiskEventRecord,
 )
 
 __all__ = [
     "OUTBOX_STATES",
     "BalanceRecord",
-    "DayMark",
-    "FillRecord",
     "OrderEventRecord",
     "OrderRecord",
     "OrderUpdate",
@@ -37,7 +32,6 @@ __all__ = [
     "PersistenceStats",
     "PersistenceTuning",
     "ReadOnlyDb",
-    "RiskEventRecord",
     "open_persistence",
     "open_readonly",
     "run",

@@ -24,18 +24,16 @@ import trio
 
 from ddmm.config.schema import PersistenceConfig
 from ddmm.domain.orders import LIVE_STATES, OrderState
+from ddmm.domain.records import DayMark, FillRecord, RiskEventRecord
 from ddmm.errors import PersistenceError
 from ddmm.persistence import queries
 from ddmm.persistence.records import (
     BalanceRecord,
-    DayMark,
-    FillRecord,
     OrderEventRecord,
     OrderRecord,
     OrderUpdate,
     PersistenceStats,
     PersistenceTuning,
-    RiskEventRecord,
 )
 from ddmm.persistence.thread import DbThread
 

@@ -16,17 +16,16 @@ from decimal import Decimal
 from typing import Any
 
 from ddmm.domain.orders import OrderState
+from ddmm.domain.records import DayMark, FillRecord, RiskEventRecord
+from ddmm.domain.records import net_position as domain_net_position
 from ddmm.errors import PersistenceConflict
 from ddmm.faults import fault_point
 from ddmm.persistence.records import (
     OUTBOX_STATES,
     BalanceRecord,
-    DayMark,
-    FillRecord,
     OrderEventRecord,
     OrderRecord,
     OrderUpdate,
-    RiskEventRecord,
 )
 
 _ORDER_COLUMNS = (
@@ -323,14 +322,9 @@ def fill_count(conn: sqlite3.Connection, since_ms: int | None) -> int:
 
 
 def net_position(conn: sqlite3.Connection, since_ms: int | None) -> Decimal:
-    """Base asset bought minus sold over non-quarantined fills since `since_ms`; summed in
-    Decimal here, since SQL's SUM would go through floating point."""
-    total = Decimal(0)
-    for side, qty in conn.execute(
-        "SELECT side, qty FROM fills WHERE quarantined = 0 AND ts_ms >= ?", (since_ms or 0,)
-    ):
-        total += Decimal(qty) if side == "buy" else -Decimal(qty)
-    return total
+    """Base asset bought minus sold over counted fills since `since_ms` (the domain's one
+    definition of a position, over this table's rows)."""
+    return domain_net_position(fills(conn, since_ms))
 
 
 def latest_balances(conn: sqlite3.Connection) -> list[BalanceRecord]:

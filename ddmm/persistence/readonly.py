@@ -14,15 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from ddmm.domain.orders import LIVE_STATES, OrderState
+from ddmm.domain.records import FillRecord, RiskEventRecord
 from ddmm.errors import PersistenceError
 from ddmm.persistence import queries, schema
-from ddmm.persistence.records import (
-    BalanceRecord,
-    FillRecord,
-    OrderEventRecord,
-    OrderRecord,
-    RiskEventRecord,
-)
+from ddmm.persistence.records import BalanceRecord, OrderEventRecord, OrderRecord
 
 
 class ReadOnlyDb:

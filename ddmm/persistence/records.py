@@ -8,7 +8,6 @@ credential: the signed transaction is public once submitted and holds no secret.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -17,45 +16,18 @@ import attrs
 
 from ddmm.domain.orders import UNRESOLVED_STATES, Order, OrderState
 from ddmm.domain.quotes import Side
+from ddmm.domain.records import (
+    buy_or_sell,
+    finite,
+    milliseconds,
+    non_negative,
+    positive,
+    snake_case,
+)
 
 OUTBOX_STATES = UNRESOLVED_STATES
 """The outbox is derived, not a table: every order in one of these states is a request
 whose outcome must be settled against the exchange after a restart (SPEC §7)."""
-
-_SNAKE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-
-
-def _finite(_: object, attribute: attrs.Attribute[Any], value: Decimal) -> None:
-    if not isinstance(value, Decimal) or not value.is_finite():
-        raise ValueError(f"{attribute.name} must be a finite Decimal")
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Decimal) -> None:
-    _finite(instance, attribute, value)
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0")
-
-
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: Decimal) -> None:
-    _finite(instance, attribute, value)
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0")
-
-
-def _side(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    if value not in ("buy", "sell"):
-        raise ValueError(f"{attribute.name} must be 'buy' or 'sell'")
-
-
-def _snake(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    if not _SNAKE.match(value):
-        raise ValueError(f"{attribute.name} must be a snake_case name")
-
-
-def _ms(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{attribute.name} must be integer milliseconds >= 0")
-
 
 def _idle_gap(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and not value > 0:
@@ -72,17 +44,17 @@ class OrderRecord:
 
     local_id: str
     symbol: str
-    side: Side = attrs.field(validator=_side)
-    price: Decimal = attrs.field(validator=_positive)
-    qty: Decimal = attrs.field(validator=_positive)
+    side: Side = attrs.field(validator=buy_or_sell)
+    price: Decimal = attrs.field(validator=positive)
+    qty: Decimal = attrs.field(validator=positive)
     layer: int
     state: OrderState = attrs.field(converter=OrderState)
-    filled_qty: Decimal = attrs.field(default=Decimal(0), validator=_non_negative)
+    filled_qty: Decimal = attrs.field(default=Decimal(0), validator=non_negative)
     correlation_id: str | None = None
     exchange_order_id: str | None = None
     signed_tx: str | None = None
-    created_ms: int = attrs.field(default=0, validator=_ms)
-    updated_ms: int = attrs.field(default=0, validator=_ms)
+    created_ms: int = attrs.field(default=0, validator=milliseconds)
+    updated_ms: int = attrs.field(default=0, validator=milliseconds)
 
     @classmethod
     def from_order(
@@ -115,12 +87,12 @@ class OrderUpdate:
 
     local_id: str
     state: OrderState = attrs.field(converter=OrderState)
-    event: str = attrs.field(validator=_snake)
-    ts_ms: int = attrs.field(validator=_ms)
+    event: str = attrs.field(validator=snake_case)
+    ts_ms: int = attrs.field(validator=milliseconds)
     exchange_order_id: str | None = None
     signed_tx: str | None = None
     filled_qty: Decimal | None = attrs.field(
-        default=None, validator=attrs.validators.optional(_non_negative)
+        default=None, validator=attrs.validators.optional(non_negative)
     )
     detail: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_detail)
 
@@ -139,58 +111,13 @@ class OrderEventRecord:
 
 
 @attrs.frozen(kw_only=True)
-class FillRecord:
-    """One execution, keyed by the exchange's trade id (inserting it twice is a no-op).
-
-    A fill that cannot be matched to an order of ours, or that overfills one, is stored
-    `quarantined` with a `reason`, and does not count in the position.
-    """
-
-    trade_id: str
-    exchange_order_id: str
-    side: Side = attrs.field(validator=_side)
-    qty: Decimal = attrs.field(validator=_positive)
-    price: Decimal = attrs.field(validator=_positive)
-    fee: Decimal = attrs.field(validator=_finite)
-    fee_asset: str
-    ts_ms: int = attrs.field(validator=_ms)
-    local_id: str | None = None
-    quarantined: bool = False
-    reason: str | None = None
-
-
-@attrs.frozen(kw_only=True)
 class BalanceRecord:
     """One asset's balance at `ts_ms` (a snapshot is several of these with one `ts_ms`)."""
 
-    ts_ms: int = attrs.field(validator=_ms)
+    ts_ms: int = attrs.field(validator=milliseconds)
     asset: str
-    free: Decimal = attrs.field(validator=_finite)
-    locked: Decimal = attrs.field(validator=_finite)
-
-
-@attrs.frozen(kw_only=True)
-class RiskEventRecord:
-    """A risk decision with its reason (SPEC §6): `kind` is snake_case, e.g. `halt`,
-    `resume`, `reduce_only`, `reduce_only_cleared`, `emergency_stop`."""
-
-    ts_ms: int = attrs.field(validator=_ms)
-    kind: str = attrs.field(validator=_snake)
-    reason: str
-    amount: Decimal | None = attrs.field(
-        default=None, validator=attrs.validators.optional(_finite))
-    """A figure the event sets: `session_started` the position total it starts from,
-    `resume` the daily PnL it takes as the day's new baseline."""
-
-
-@attrs.frozen(kw_only=True)
-class DayMark:
-    """The first mid seen in a UTC day: the position carried into the day is revalued
-    from it, so a loss on inventory held over midnight counts against the daily limit."""
-
-    day_start_ms: int = attrs.field(validator=_ms)
-    ts_ms: int = attrs.field(validator=_ms)
-    mid: Decimal = attrs.field(validator=_positive)
+    free: Decimal = attrs.field(validator=finite)
+    locked: Decimal = attrs.field(validator=finite)
 
 
 @attrs.frozen(kw_only=True)

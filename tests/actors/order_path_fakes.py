@@ -21,6 +21,7 @@ import attrs
 import trio
 
 from ddmm.domain.orders import ExchangeStatus, Order, OrderState
+from ddmm.domain.records import DayMark, FillRecord, RiskEventRecord
 from ddmm.errors import (
     DuplicateSubmission,
     ExchangeError,
@@ -31,14 +32,7 @@ from ddmm.errors import (
 )
 from ddmm.exchange.wire import BuildResult, ExchangeOrder, Execution, OrderRequest
 from ddmm.persistence.queries import LATCH_KINDS
-from ddmm.persistence.records import (
-    BalanceRecord,
-    DayMark,
-    FillRecord,
-    OrderRecord,
-    OrderUpdate,
-    RiskEventRecord,
-)
+from ddmm.persistence.records import BalanceRecord, OrderRecord, OrderUpdate
 
 SYMBOL = "ADAUSDM"
 BASE_MS = 1_750_000_000_000

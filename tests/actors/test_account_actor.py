@@ -12,15 +12,16 @@ import trio.testing
 from order_path_fakes import BASE_MS, FakeDb, clock_ms
 from structlog.testing import capture_logs
 
-from ddmm.actors.account import Account, FillsChanged, HaltRequested, ResumeRequested
+from ddmm.actors.account import Account
+from ddmm.actors.account_inbox import FillsChanged, HaltRequested, ResumeRequested
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory
+from ddmm.domain.records import FillRecord
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.wire import Balance
 from ddmm.oms.inbox import OmsMsg, RiskUpdate
 from ddmm.oms.pnl import utc_day_start_ms
 from ddmm.oms.risk import RiskLimits, RiskMode
-from ddmm.persistence.records import FillRecord
 from ddmm.runtime.latest import LatestValue
 
 LIMITS = RiskLimits(max_position=Decimal(5000), max_skew=Decimal(2000), max_open_orders=50,

@@ -20,6 +20,7 @@ from order_path_fakes import BASE_MS, SYMBOL, FakeDb, clock_ms
 from ddmm.actors.oms import Oms, limiter_mailbox_size, run
 from ddmm.domain.orders import ExchangeStatus, Order, OrderState
 from ddmm.domain.quotes import Ladder, QuoteLevel, TargetLadder
+from ddmm.domain.records import FillRecord
 from ddmm.oms.exposure import exposure
 from ddmm.oms.inbox import (
     ApplyEvent,
@@ -40,7 +41,6 @@ from ddmm.oms.messages import (
 )
 from ddmm.oms.risk import RiskLimits, RiskMode, RiskState
 from ddmm.oms.states import BuildSent, Built, ExchangeReported, OrderEvent, SubmitSent
-from ddmm.persistence.records import FillRecord
 from ddmm.quoting.params import RequotePolicy
 from ddmm.runtime.reply import request
 

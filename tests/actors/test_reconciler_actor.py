@@ -8,14 +8,15 @@ from decimal import Decimal
 
 import trio
 
-from ddmm.actors.account import ConditionChanged
+from ddmm.actors.account_inbox import ConditionChanged
 from ddmm.actors.reconciler import UNREACHABLE_AFTER_FAILURES, Reconciler
 from ddmm.domain.orders import OrderState
+from ddmm.domain.records import FillRecord
 from ddmm.errors import ServerError
 from ddmm.exchange.wire import Balance, Execution
 from ddmm.oms.inbox import ReconcileOpen
 from ddmm.oms.messages import ResolveOrder
-from ddmm.persistence.records import FillRecord, OrderRecord
+from ddmm.persistence.records import OrderRecord
 
 TS = datetime(2026, 11, 29, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import trio
 
 from ddmm.actors import stop_watch
-from ddmm.actors.account import ConditionChanged, ResumeRequested
+from ddmm.actors.account_inbox import ConditionChanged, ResumeRequested
 
 
 async def _next(channel: trio.MemoryReceiveChannel[object]) -> object:

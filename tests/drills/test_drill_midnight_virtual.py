@@ -28,11 +28,11 @@ from trio.testing import MockClock
 
 from ddmm.app import run_app
 from ddmm.config.load import load_config
+from ddmm.domain.records import FillRecord
 from ddmm.feeds.fake_server import FakeBinance
 from ddmm.feeds.sources import Frame, FrameSource, RecordedTick, payload
 from ddmm.logging import configure_logging
 from ddmm.oms.pnl import mark_to_market
-from ddmm.persistence.records import FillRecord
 from ddmm.sim.server import SimHandle, serve_sim, ticks_from_source
 
 RATE = 10.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from ddmm.domain.records import RiskEventRecord
 from ddmm.oms.latches import replay_latches
-from ddmm.persistence.records import RiskEventRecord
 
 DAY_MS = 86_400_000
 

@@ -11,14 +11,12 @@ import pytest
 from ddmm.config.schema import PersistenceConfig
 from ddmm.config.secret import Secret
 from ddmm.domain.orders import OrderState
+from ddmm.domain.records import DayMark, FillRecord, RiskEventRecord
 from ddmm.errors import PersistenceConflict, PersistenceError
 from ddmm.persistence import (
     BalanceRecord,
-    DayMark,
-    FillRecord,
     OrderRecord,
     OrderUpdate,
-    RiskEventRecord,
     open_persistence,
     open_readonly,
     schema,

@@ -13,11 +13,12 @@ from ddmm.actors.account import Account
 from ddmm.config.schema import PersistenceConfig
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory
+from ddmm.domain.records import FillRecord
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.wire import Balance
 from ddmm.oms.pnl import summarize
 from ddmm.oms.risk import RiskLimits
-from ddmm.persistence import FillRecord, open_persistence
+from ddmm.persistence import open_persistence
 from ddmm.persistence.status import status_database, status_report
 from ddmm.runtime.latest import LatestValue
 

@@ -1,4 +1,5 @@
-"""Exchange execution records → fill rows, pure (SPEC §7).
+"""Exchange execution records → fill rows (SPEC §7): the adapter from the exchange's
+wire values to the domain's records, pure.
 
 The exchange's execution id is the fill's identity, so the same execution seen through
 the stream, a submit answer and a query is one row. Records carry no side or symbol
@@ -17,8 +18,8 @@ import attrs
 
 from ddmm.domain.orders import Order
 from ddmm.domain.quotes import Side
+from ddmm.domain.records import FillRecord
 from ddmm.exchange.wire import ExchangeOrder, Execution, normalise_unit
-from ddmm.persistence.records import FillRecord
 
 
 @attrs.frozen(kw_only=True)

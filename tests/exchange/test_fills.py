@@ -10,8 +10,8 @@ import pytest
 
 from ddmm.domain.orders import ExchangeStatus, Order, OrderState
 from ddmm.domain.quotes import Side
+from ddmm.exchange.fills import ADAUSDM_FEES, FeeAssets, fill_records
 from ddmm.exchange.wire import ExchangeOrder, Execution
-from ddmm.oms.fills import ADAUSDM_FEES, FeeAssets, fill_records
 
 USDM_UNIT = "c48cbb3d5e57ed56e276bc45f99ab39abe94e6cd7ac39fb402da47ad0014df105553444d"
 ASSETS = FeeAssets(base_asset="ADA", quote_asset="USDM", base_unit="lovelace",

@@ -1,0 +1,105 @@
+"""Records the pure core reasons over: fills, risk events, day marks (SPEC §6, §7).
+
+They are what the database stores, but position, PnL and the latched halts are derived
+from them by pure functions (`ddmm.oms.pnl`, `ddmm.oms.latches`), so they live here and
+the persistence adapter stores them. Validated when built: money is a finite `Decimal`,
+times are integer milliseconds since the epoch, UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from ddmm.domain.quotes import Side
+
+_SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def finite(_: object, attribute: attrs.Attribute[Any], value: Decimal) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise ValueError(f"{attribute.name} must be a finite Decimal")
+
+
+def non_negative(instance: object, attribute: attrs.Attribute[Any], value: Decimal) -> None:
+    finite(instance, attribute, value)
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0")
+
+
+def positive(instance: object, attribute: attrs.Attribute[Any], value: Decimal) -> None:
+    finite(instance, attribute, value)
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0")
+
+
+def buy_or_sell(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in ("buy", "sell"):
+        raise ValueError(f"{attribute.name} must be 'buy' or 'sell'")
+
+
+def snake_case(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not _SNAKE_CASE.match(value):
+        raise ValueError(f"{attribute.name} must be a snake_case name")
+
+
+def milliseconds(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{attribute.name} must be integer milliseconds >= 0")
+
+
+@attrs.frozen(kw_only=True)
+class FillRecord:
+    """One execution, keyed by the exchange's trade id (inserting it twice is a no-op).
+
+    A fill that cannot be matched to an order of ours, or that overfills one, is stored
+    `quarantined` with a `reason`, and does not count in the position.
+    """
+
+    trade_id: str
+    exchange_order_id: str
+    side: Side = attrs.field(validator=buy_or_sell)
+    qty: Decimal = attrs.field(validator=positive)
+    price: Decimal = attrs.field(validator=positive)
+    fee: Decimal = attrs.field(validator=finite)
+    fee_asset: str
+    ts_ms: int = attrs.field(validator=milliseconds)
+    local_id: str | None = None
+    quarantined: bool = False
+    reason: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RiskEventRecord:
+    """A risk decision with its reason (SPEC §6): `kind` is snake_case, e.g. `halt`,
+    `resume`, `reduce_only`, `reduce_only_cleared`, `emergency_stop`."""
+
+    ts_ms: int = attrs.field(validator=milliseconds)
+    kind: str = attrs.field(validator=snake_case)
+    reason: str
+    amount: Decimal | None = attrs.field(
+        default=None, validator=attrs.validators.optional(finite))
+    """A figure the event sets: `session_started` the position total it starts from,
+    `resume` the daily PnL it takes as the day's new baseline."""
+
+
+@attrs.frozen(kw_only=True)
+class DayMark:
+    """The first mid seen in a UTC day: the position carried into the day is revalued
+    from it, so a loss on inventory held over midnight counts against the daily limit."""
+
+    day_start_ms: int = attrs.field(validator=milliseconds)
+    ts_ms: int = attrs.field(validator=milliseconds)
+    mid: Decimal = attrs.field(validator=positive)
+
+
+
+def net_position(fills: Iterable[FillRecord]) -> Decimal:
+    """Base asset bought − sold over the counted (not quarantined) fills: the one place
+    a position is summed."""
+    return sum((f.qty if f.side == "buy" else -f.qty for f in fills if not f.quarantined),
+               Decimal(0))
