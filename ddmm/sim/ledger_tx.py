@@ -9,29 +9,27 @@ Ed25519 signature over the transaction id.
 
 `make_test_account` turns a seed into an operation key blob as `GET
 /accounts/operation-key` serves it; seeds are test material only, never fund them.
+
+CBOR goes through `cbor2` and keys through `ddmm.sim.keys`: nothing here is shared with
+the client's signing code, so the two disagree when either is wrong (SPEC §9).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
+import cbor2
+from cbor2 import CBORTag as Tag
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from ddmm.config.secret import Secret
 from ddmm.errors import SigningError
-from ddmm.exchange import cbor
-from ddmm.exchange.cbor import Raw, Tag
-from ddmm.exchange.hdkey import ExtendedKey, format_xprv, key_hash
-from ddmm.exchange.signing import (
-    OperationKeySigner,
-    encrypt_operation_key,
-    tx_body,
-    vkey_witnesses,
-)
+from ddmm.sim.keys import encrypted_key_blob, icarus_root, key_hash, payment_public_key, xprv_text
 
 PRICE_SCALE = 10**12
 """The exchange stores prices ×10^12 in the order datum."""
@@ -43,7 +41,6 @@ DEFAULT_SALT = bytes(range(16))
 DEFAULT_IV = bytes(range(0xA0, 0xAC))
 """The salt and IV of protocol §7.8 V3, so a fixture built from the V1 seed matches it."""
 
-_ICARUS_ROUNDS = 4096
 _SET = 258
 _PLUTUS_CONSTR_0 = 121
 _ENTERPRISE_SCRIPT_TESTNET = b"\x70"
@@ -114,11 +111,11 @@ def build_order_tx(
     datum = _order_datum(required_signer_hash, order_id, side, price, quantity, commission_rate_bp)
     token_name = _label_hash(f"intent:{order_id}", 28)
     redeemers = {(_MINT_REDEEMER_TAG, 0): [Tag(_PLUTUS_CONSTR_0, []), list(_EX_UNITS)]}
-    redeemer_bytes = cbor.dumps(redeemers)
+    redeemer_bytes = cbor2.dumps(redeemers)
     output = {
         0: _ENTERPRISE_SCRIPT_TESTNET + ORDER_SCRIPT_HASH,
         1: [2_000_000, {INTENT_POLICY_ID: {token_name: 1}}],
-        2: [1, Tag(24, cbor.dumps(datum))],
+        2: [1, Tag(24, cbor2.dumps(datum))],
     }
     body = {
         0: Tag(_SET, [[_label_hash(f"input:{order_id}", 32), 0]]),
@@ -129,7 +126,7 @@ def build_order_tx(
         11: hashlib.blake2b(redeemer_bytes, digest_size=32).digest(),
         14: Tag(_SET, [app_owner_hash, required_signer_hash]),
     }
-    return cbor.dumps([body, {5: Raw(redeemer_bytes)}, True, None])
+    return cbor2.dumps([body, {5: redeemers}, True, None])
 
 
 def verify_signed_tx(unsigned_tx: bytes, signed_tx: bytes, required_signer_hash: bytes) -> None:
@@ -138,12 +135,8 @@ def verify_signed_tx(unsigned_tx: bytes, signed_tx: bytes, required_signer_hash:
     Checks: the body bytes are identical; some vkey witness hashes (blake2b-224) to
     `required_signer_hash`; its Ed25519 signature over blake2b-256(body) verifies.
     """
-    try:
-        body = tx_body(signed_tx)
-        built_body = tx_body(unsigned_tx)
-        witnesses = vkey_witnesses(signed_tx)
-    except SigningError as exc:
-        raise InvalidSignature(f"signed transaction is malformed: {exc}") from None
+    body, witnesses = _body_and_witnesses(signed_tx)
+    built_body, _ = _body_and_witnesses(unsigned_tx)
     if body != built_body:
         raise InvalidSignature("transaction body differs from the one built for this order")
     tx_id = hashlib.blake2b(body, digest_size=32).digest()
@@ -159,6 +152,35 @@ def verify_signed_tx(unsigned_tx: bytes, signed_tx: bytes, required_signer_hash:
     raise InvalidSignature("operation key signature does not verify")
 
 
+def _body_and_witnesses(tx: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The body's bytes exactly as sent (the decoder's offsets slice them out, nothing is
+    re-encoded) and the vkey witnesses of `[body, witness_set, is_valid, aux]`."""
+    if tx[:1] != b"\x84":
+        raise InvalidSignature("signed transaction is malformed: not a 4-element array")
+    stream = io.BytesIO(tx)
+    stream.seek(1)
+    decoder = cbor2.CBORDecoder(stream)
+    try:
+        start = stream.tell()
+        decoder.decode()
+        end = stream.tell()
+        witness_set: Any = decoder.decode()
+        decoder.decode()
+        decoder.decode()
+    except (cbor2.CBORDecodeError, ValueError) as exc:
+        raise InvalidSignature(f"signed transaction is malformed: {exc}") from None
+    if stream.tell() != len(tx) or not isinstance(witness_set, dict):
+        raise InvalidSignature("signed transaction is malformed: bad shape")
+    vkeys = witness_set.get(0, [])
+    if isinstance(vkeys, Tag) and vkeys.tag == _SET:
+        vkeys = vkeys.value
+    if not isinstance(vkeys, list | tuple):
+        raise InvalidSignature("signed transaction is malformed: vkey witnesses")
+    pairs = [(w[0], w[1]) for w in vkeys if isinstance(w, list | tuple) and len(w) == 2
+             and isinstance(w[0], bytes) and isinstance(w[1], bytes)]
+    return tx[start:end], pairs
+
+
 @attrs.frozen(kw_only=True)
 class TestAccountKeys:
     """A simulated account's operation key: what the server serves, plus the xprv for tests."""
@@ -172,18 +194,8 @@ class TestAccountKeys:
 
 
 def icarus_root_xprv(entropy: bytes) -> Secret:
-    """Icarus (CIP-3) root key of BIP-39 entropy with an empty passphrase, as bech32 xprv.
-
-    PBKDF2-HMAC-SHA512(password="", salt=entropy, 4096 rounds, 96 bytes), then kL is
-    clamped: low 3 bits cleared, top 3 bits set to 010.
-    """
-    if not entropy:
-        raise ValueError("entropy must not be empty")
-    raw = bytearray(hashlib.pbkdf2_hmac("sha512", b"", entropy, _ICARUS_ROUNDS, 96))
-    raw[0] &= 0b1111_1000
-    raw[31] = (raw[31] & 0b0001_1111) | 0b0100_0000
-    key = ExtendedKey(bytes(raw[:32]), bytes(raw[32:64]), bytes(raw[64:]))
-    return Secret(format_xprv(key))
+    """Icarus (CIP-3) root key of BIP-39 entropy with an empty passphrase, as bech32 xprv."""
+    return Secret(xprv_text(icarus_root(entropy)))
 
 
 def make_test_account(
@@ -198,10 +210,11 @@ def make_test_account(
     `salt=None` writes the legacy blob (no salt field). The fixed default IV and salt make
     fixtures reproducible; this is test material, not a way to protect a real key.
     """
-    xprv = icarus_root_xprv(seed)
-    signer = OperationKeySigner.from_xprv(xprv)
+    root = icarus_root(seed)
+    xprv = xprv_text(root)
+    secret = password.reveal() if isinstance(password, Secret) else password
     return TestAccountKeys(
-        encrypted_operation_key=encrypt_operation_key(xprv, password, iv=iv, salt=salt),
-        operation_key_hash=signer.public_key_hash().hex(),
-        xprv=xprv,
+        encrypted_operation_key=encrypted_key_blob(xprv, secret, iv=iv, salt=salt),
+        operation_key_hash=key_hash(payment_public_key(root)).hex(),
+        xprv=Secret(xprv),
     )

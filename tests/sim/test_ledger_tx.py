@@ -159,6 +159,6 @@ def test_unsigned_or_garbage_submissions_fail_verification(signer: OperationKeyS
     unsigned = _build(signer.public_key_hash())
     with pytest.raises(InvalidSignature, match="no witness"):
         verify_signed_tx(unsigned, unsigned, signer.public_key_hash())
-    with pytest.raises(InvalidSignature, match="malformed: transaction is not valid CBOR"):
+    with pytest.raises(InvalidSignature, match="malformed"):
         verify_signed_tx(unsigned, b"\x84", signer.public_key_hash())
     assert issubclass(InvalidSignature, SigningError)
