@@ -153,7 +153,7 @@ class Wiring:
             ChildSpec("quoter", partial(
                 _with_raise_point, "quoter_start",
                 quoter.run, book=self.ticks, inbox=self.quoter_recv, targets=self.oms_send,
-                params=ladder_params_from_config(c.quote, self.session.quoting_rules()),
+                params=ladder_params_from_config(c.quote, self.session.rules),
                 policy=requote_policy_from_config(c.requote),
                 is_stale=lambda: self.status.stale,
                 max_jump_bps=Decimal(c.feed.max_jump_bps),
@@ -203,7 +203,7 @@ class Wiring:
             client=self.session.client, sign_tx_hex=self.session.signer.sign_tx_hex,
             apply=self._apply, limiter=self.limiter_send, db=self.db, symbol=self.symbol,
             fault=fault_point, conditions=self._condition, clock_ms=self.clock_ms,
-            fee_assets=self.session.fee_assets(), fills_changed=self._fills_changed,
+            rules=self.session.rules, fills_changed=self._fills_changed,
             trading_lock_pause_ms=int(self.config.risk.trading_lock_pause_s * 1000))
         await executor.run(actor, self.exec_recv, task_status=task_status)
 

@@ -26,6 +26,7 @@ import structlog
 import trio
 
 from ddmm.actors.account_inbox import ConditionChanged
+from ddmm.domain.market import ADAUSDM, MarketRules
 from ddmm.domain.orders import ExchangeStatus, Order, OrderState
 from ddmm.errors import (
     BuildExpired,
@@ -38,7 +39,7 @@ from ddmm.errors import (
     TransportError,
 )
 from ddmm.exchange.client import DeltaDeFiClient
-from ddmm.exchange.fills import ADAUSDM_FEES, FeeAssets, fill_records
+from ddmm.exchange.fills import fill_records
 from ddmm.exchange.wire import ExchangeOrder, OrderRequest
 from ddmm.oms.messages import (
     CancelAllOrders,
@@ -81,7 +82,7 @@ class Executor:
         clock_ms: Callable[[], int],
         fault: Callable[[str], None] = lambda point: None,
         conditions: Callable[[ConditionChanged], None] = lambda change: None,
-        fee_assets: FeeAssets = ADAUSDM_FEES,
+        rules: MarketRules = ADAUSDM,
         fills_changed: Callable[[], None] = lambda: None,
         trading_lock_pause_ms: int = 60_000,
     ) -> None:
@@ -94,7 +95,7 @@ class Executor:
         self._fault = fault
         self._conditions = conditions
         self._clock_ms = clock_ms
-        self._fee_assets = fee_assets
+        self._rules = rules
         self._fills_changed = fills_changed
         self._trading_lock_pause_ms = trading_lock_pause_ms
         """How long a trading-locked answer (5002) halts quoting before trying again."""
@@ -233,7 +234,7 @@ class Executor:
         status. An incomplete execution record leaves the order `unknown`, so the OMS
         queries it again until the record is whole; its quantity stays counted as resting
         exposure meanwhile."""
-        batch = fill_records(order, answer, self._fee_assets)
+        batch = fill_records(order, answer, self._rules)
         new_fills = 0
         for fill in batch.records:
             self._fault("fill_received")  # drill C9: seen, not yet persisted

@@ -29,6 +29,7 @@ import trio
 
 from ddmm.config.schema import ExchangeConfig
 from ddmm.config.secret import Secret
+from ddmm.domain.market import MarketRules
 from ddmm.errors import (
     ConfigError,
     ExchangeError,
@@ -44,7 +45,6 @@ from ddmm.exchange.wire import (
     BuildResult,
     ExchangeOrder,
     Execution,
-    MarketRules,
     OperationKey,
     OrderRequest,
 )

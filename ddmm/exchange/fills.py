@@ -16,40 +16,27 @@ from decimal import Decimal
 
 import attrs
 
+from ddmm.domain.market import MarketRules
 from ddmm.domain.orders import Order
 from ddmm.domain.quotes import Side
 from ddmm.domain.records import FillRecord
 from ddmm.exchange.wire import ExchangeOrder, Execution, normalise_unit
 
 
-@attrs.frozen(kw_only=True)
-class FeeAssets:
-    """The market's two assets and their unit strings, to name a commission's asset."""
+def fee_asset(rules: MarketRules, unit: str, side: Side) -> str | None:
+    """The asset a commission in `unit` is paid in; None for a unit of neither asset.
 
-    base_asset: str
-    quote_asset: str
-    base_unit: str
-    quote_unit: str
-
-    def of(self, unit: str, side: Side) -> str | None:
-        """The asset a commission in `unit` is paid in; None for a unit of neither asset.
-
-        No unit at all: the commission is taken from the asset received (protocol: fees),
-        the base asset for a buy and the quote asset for a sell.
-        """
-        if not unit:
-            return self.base_asset if side == "buy" else self.quote_asset
-        plain = normalise_unit(unit)
-        if plain in (normalise_unit(self.base_unit, self.base_asset), self.base_asset.lower()):
-            return self.base_asset
-        if plain in (normalise_unit(self.quote_unit), self.quote_asset.lower()):
-            return self.quote_asset
-        return None
-
-
-ADAUSDM_FEES = FeeAssets(base_asset="ADA", quote_asset="USDM", base_unit="lovelace",
-                         quote_unit="usdm")
-"""Fallback for tests and tools that have no market config at hand."""
+    No unit at all: the commission is taken from the asset received (protocol: fees),
+    the base asset for a buy and the quote asset for a sell.
+    """
+    if not unit:
+        return rules.base_asset if side == "buy" else rules.quote_asset
+    plain = normalise_unit(unit)
+    if plain in (normalise_unit(rules.base_unit, rules.base_asset), rules.base_asset.lower()):
+        return rules.base_asset
+    if plain in (normalise_unit(rules.quote_unit), rules.quote_asset.lower()) and plain:
+        return rules.quote_asset
+    return None
 
 
 @attrs.frozen(kw_only=True)
@@ -66,15 +53,15 @@ class FillBatch:
     refused: tuple[RefusedExecution, ...]
 
 
-def _refusal(execution: Execution, side: Side, assets: FeeAssets) -> str | None:
+def _refusal(execution: Execution, side: Side, rules: MarketRules) -> str | None:
     if execution.commission is None:
         return "no commission in the execution record"
-    if assets.of(execution.commission_unit, side) is None:
+    if fee_asset(rules, execution.commission_unit, side) is None:
         return f"commission unit {execution.commission_unit!r} is neither market asset"
     return None
 
 
-def fill_records(order: Order, answer: ExchangeOrder, assets: FeeAssets) -> FillBatch:
+def fill_records(order: Order, answer: ExchangeOrder, rules: MarketRules) -> FillBatch:
     """One FillRecord per execution of `answer`, oldest first, quarantining the odd ones
     and refusing the incomplete ones."""
     executions = sorted(answer.executions, key=lambda e: (e.ts, e.execution_id))
@@ -82,7 +69,7 @@ def fill_records(order: Order, answer: ExchangeOrder, assets: FeeAssets) -> Fill
     records: list[FillRecord] = []
     refused: list[RefusedExecution] = []
     for execution in executions:
-        refusal = _refusal(execution, order.side, assets)
+        refusal = _refusal(execution, order.side, rules)
         if refusal is not None:
             refused.append(RefusedExecution(execution_id=execution.execution_id, reason=refusal))
             continue
@@ -94,12 +81,12 @@ def fill_records(order: Order, answer: ExchangeOrder, assets: FeeAssets) -> Fill
         else:
             filled += execution.quantity
         assert execution.commission is not None
-        fee_asset = assets.of(execution.commission_unit, order.side)
-        assert fee_asset is not None
+        asset = fee_asset(rules, execution.commission_unit, order.side)
+        assert asset is not None
         records.append(FillRecord(
             trade_id=execution.execution_id, exchange_order_id=answer.order_id,
             local_id=order.local_id, side=order.side, qty=execution.quantity,
-            price=execution.price, fee=execution.commission, fee_asset=fee_asset,
+            price=execution.price, fee=execution.commission, fee_asset=asset,
             ts_ms=int(execution.ts.timestamp() * 1000),
             quarantined=reason is not None, reason=reason,
         ))

@@ -16,13 +16,11 @@ import attrs
 import structlog
 
 from ddmm.config.schema import ExchangeConfig
+from ddmm.domain.market import MarketRules
 from ddmm.errors import ConfigError
 from ddmm.exchange.client import DeltaDeFiClient
-from ddmm.exchange.fills import FeeAssets
 from ddmm.exchange.signing import OperationKeySigner
 from ddmm.exchange.startup import until_ready
-from ddmm.exchange.wire import MarketRules
-from ddmm.quoting import params
 from ddmm.runtime.backoff import Backoff
 
 log = structlog.get_logger(actor="exchange")
@@ -32,17 +30,6 @@ class ExchangeSession:
     client: DeltaDeFiClient
     signer: OperationKeySigner
     rules: MarketRules
-
-    def quoting_rules(self) -> params.MarketRules:
-        """The grid in the quote engine's terms."""
-        return params.MarketRules(tick=self.rules.tick, qty_step=self.rules.qty_step,
-                                  min_qty=self.rules.min_base_qty,
-                                  min_notional=self.rules.min_quote_notional)
-
-    def fee_assets(self) -> FeeAssets:
-        """The market's assets and units, to name the asset of a fill's commission."""
-        return FeeAssets(base_asset=self.rules.base_asset, quote_asset=self.rules.quote_asset,
-                         base_unit=self.rules.base_unit, quote_unit=self.rules.quote_unit)
 
 
 async def open_session(config: ExchangeConfig, *, rng: random.Random) -> ExchangeSession:

@@ -24,7 +24,8 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.v import format_exception
 
-from ddmm.domain.money import ceil_to, parse_decimal
+from ddmm.domain.market import MarketRules
+from ddmm.domain.money import parse_decimal
 from ddmm.domain.orders import ExchangeStatus
 from ddmm.domain.quotes import Side
 from ddmm.errors import DdmmError, MalformedResponse
@@ -56,30 +57,6 @@ _LEGACY_FILL_KEYS = {
     "filled_amount": "filled_base_qty", "fee_amount": "commission",
     "fee_unit": "commission_unit", "create_time": "created_at",
 }
-
-
-@attrs.frozen(kw_only=True)
-class MarketRules:
-    """Trading grid of one pair, derived from `/app/market-config` (protocol §3.1, §6.3):
-    tick = 10^-price_max_dp, step = 10^-max_qty_dp of the base token."""
-
-    symbol: str
-    base_asset: str
-    quote_asset: str
-    base_unit: str
-    quote_unit: str
-    tick: Decimal
-    qty_step: Decimal
-    min_base_qty: Decimal
-    min_quote_notional: Decimal
-
-    def min_qty(self, price: Decimal) -> Decimal:
-        """Smallest accepted base size at `price`: max(min base, min notional / price),
-        rounded up to the step, so an order at this size never gets 4100."""
-        floor = self.min_base_qty
-        if self.min_quote_notional > 0 and price > 0:
-            floor = max(floor, self.min_quote_notional / price)
-        return ceil_to(floor, self.qty_step)
 
 
 @attrs.frozen(kw_only=True)

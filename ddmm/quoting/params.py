@@ -16,6 +16,7 @@ from typing import Literal
 import attrs
 
 from ddmm.config.schema import QuoteConfig, RequoteConfig
+from ddmm.domain.market import ADAUSDM, MarketRules
 from ddmm.quoting.skew import Ratio, SkewParams, ratio
 
 Anchor = Literal["touch", "mid"]
@@ -28,25 +29,6 @@ def _frac(value: Fraction | Decimal | int | str) -> Fraction:
 
 def _fracs(values: tuple[Fraction | Decimal | int, ...]) -> tuple[Fraction, ...]:
     return tuple(_frac(v) for v in values)
-
-
-@attrs.frozen(kw_only=True)
-class MarketRules:
-    """The exchange grid: price tick, quantity step, minimum size and minimum notional."""
-
-    tick: Decimal
-    qty_step: Decimal
-    min_qty: Decimal
-    min_notional: Decimal
-
-
-ADAUSDM = MarketRules(
-    tick=Decimal("0.0001"),
-    qty_step=Decimal("0.01"),
-    min_qty=Decimal("5"),
-    min_notional=Decimal("5"),
-)
-"""ADAUSDM: price_max_dp 4, ADA max_qty_dp 2, minimum order max(5 ADA, 5 USDM / price)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -107,9 +89,10 @@ class LadderParams:
         object.__setattr__(self, "size_num", tuple(s.numerator * (den // s.denominator)
                                                    for s in scaled))
         object.__setattr__(self, "size_den", den)
-        object.__setattr__(self, "min_units", math.ceil(Fraction(self.rules.min_qty) / step))
+        min_qty, min_notional = self.rules.min_base_qty, self.rules.min_quote_notional
+        object.__setattr__(self, "min_units", math.ceil(Fraction(min_qty) / step))
         object.__setattr__(
-            self, "min_notional_units", math.ceil(Fraction(self.rules.min_notional) / (tick * step))
+            self, "min_notional_units", math.ceil(Fraction(min_notional) / (tick * step))
         )
 
     @property

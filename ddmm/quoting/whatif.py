@@ -10,11 +10,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ddmm.config.schema import Config
-from ddmm.domain.market import BookTick
+from ddmm.domain.market import ADAUSDM, BookTick, MarketRules
 from ddmm.domain.quotes import Inventory, QuoteLevel
 from ddmm.errors import InvalidNumber
 from ddmm.quoting.ladder import build_ladder
-from ddmm.quoting.params import ADAUSDM, MarketRules, ladder_params_from_config
+from ddmm.quoting.params import ladder_params_from_config
 
 
 def what_if(

@@ -8,14 +8,15 @@ from decimal import Decimal
 
 import pytest
 
+from ddmm.domain.market import ADAUSDM, MarketRules
 from ddmm.domain.orders import ExchangeStatus, Order, OrderState
 from ddmm.domain.quotes import Side
-from ddmm.exchange.fills import ADAUSDM_FEES, FeeAssets, fill_records
+from ddmm.exchange.fills import fill_records
 from ddmm.exchange.wire import ExchangeOrder, Execution
 
 USDM_UNIT = "c48cbb3d5e57ed56e276bc45f99ab39abe94e6cd7ac39fb402da47ad0014df105553444d"
-ASSETS = FeeAssets(base_asset="ADA", quote_asset="USDM", base_unit="lovelace",
-                   quote_unit=USDM_UNIT)
+ASSETS = MarketRules(quote_unit=USDM_UNIT, tick=Decimal("0.0001"), qty_step=Decimal("0.01"),
+                     min_base_qty=Decimal(5), min_quote_notional=Decimal(5))
 
 
 def _order(side: Side) -> Order:
@@ -58,6 +59,6 @@ def test_a_record_without_commission_is_refused_not_counted_as_free() -> None:
 
 def test_a_commission_in_a_third_asset_is_refused() -> None:
     batch = fill_records(_order("buy"), _answer("buy", _execution("E1", unit="beef00")),
-                         ADAUSDM_FEES)
+                         ADAUSDM)
     assert batch.records == ()
     assert "neither market asset" in batch.refused[0].reason

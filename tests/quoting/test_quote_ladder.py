@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ddmm.config.schema import QuoteConfig, SkewConfig
-from ddmm.domain.market import BookTick
+from ddmm.domain.market import ADAUSDM, BookTick, MarketRules
 from ddmm.domain.quotes import Inventory
 from ddmm.quoting.ladder import build_ladder
-from ddmm.quoting.params import ADAUSDM, LadderParams, MarketRules, ladder_params_from_config
+from ddmm.quoting.params import LadderParams, ladder_params_from_config
 
-EXAMPLE_RULES = MarketRules(tick=D("0.0001"), qty_step=D(1), min_qty=D(5), min_notional=D(5))
+EXAMPLE_RULES = MarketRules(tick=D("0.0001"), qty_step=D(1), min_base_qty=D(5), min_quote_notional=D(5))
 
 
 def book(bid: str, ask: str) -> BookTick:
