@@ -19,6 +19,7 @@ import hashlib
 import json
 
 import attrs
+import cbor2
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
@@ -26,9 +27,8 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from ddmm.config.secret import Secret
 from ddmm.errors import SigningError
-from ddmm.exchange import cbor
-from ddmm.exchange.cbor import Major, Span
 from ddmm.exchange.hdkey import ExtendedKey, derive_path, key_hash, parse_xprv, sign_extended
+from ddmm.exchange.txbytes import ARRAY, MAP, TAG, Item, Reader, encode_head
 
 PBKDF2_ITERATIONS = 100_000
 _AES_KEY_BYTES = 32
@@ -112,26 +112,26 @@ def encrypt_operation_key(
 
 @attrs.frozen
 class TxLayout:
-    """Spans of a Conway transaction `[body, witness_set, is_valid, auxiliary_data]`."""
+    """Where the body and the witness set of `[body, witness_set, is_valid, aux]` are."""
 
-    body: Span
-    witness_set: Span
+    body: Item
+    witness_set: Item
 
 
 def parse_tx(tx: bytes) -> TxLayout:
     """Check the transaction's outer shape and locate its body and witness set."""
-    try:
-        top = cbor.decode_exact(tx)
-    except cbor.CborError as exc:
-        raise SigningError(f"transaction is not valid CBOR: {exc}") from None
-    if top.major is not Major.ARRAY or len(top.children) != 4:
+    reader = Reader(tx)
+    major, count = reader.head()
+    if major != ARRAY or count != 4:
         raise SigningError("transaction is not a 4-element CBOR array")
-    body, witness_set, is_valid, _aux = top.children
-    if body.major is not Major.MAP:
+    body, witness_set, is_valid, _aux = (reader.item() for _ in range(4))
+    if reader.pos != len(tx):
+        raise SigningError("transaction is not valid CBOR: trailing bytes after its end")
+    if not isinstance(body.value, dict):
         raise SigningError("transaction body is not a CBOR map")
-    if witness_set.major is not Major.MAP:
+    if not isinstance(witness_set.value, dict):
         raise SigningError("transaction witness set is not a CBOR map")
-    if is_valid.major is not Major.SIMPLE or is_valid.arg not in (20, 21):
+    if not isinstance(is_valid.value, bool):
         raise SigningError("transaction validity flag is not a boolean")
     return TxLayout(body, witness_set)
 
@@ -155,37 +155,43 @@ class _VkeyWitnesses:
     pairs: tuple[tuple[bytes, bytes], ...]
 
 
-def _vkey_witnesses(tx: bytes, value: Span) -> _VkeyWitnesses:
+def _vkey_witnesses(reader: Reader) -> _VkeyWitnesses:
+    """Read witness-set key 0's value: an array (maybe tagged as a set) of [vkey, sig]."""
+    start = reader.pos
+    major, argument = reader.head()
     tag_head = b""
-    if value.major is Major.TAG and value.arg == _SET_TAG:
-        tag_head = tx[value.start : value.children[0].start]
-        value = value.children[0]
-    if value.major is not Major.ARRAY:
+    if major == TAG and argument == _SET_TAG:
+        tag_head = reader.data[start:reader.pos]
+        major, argument = reader.head()
+    if major != ARRAY:
         raise SigningError("vkey witnesses are not a CBOR array")
-    pairs = []
-    for witness in value.children:
-        fields = witness.children if witness.major is Major.ARRAY else ()
-        decoded = [cbor.value_of(tx, f) for f in fields if f.major is Major.BYTES]
-        if len(fields) != 2 or len(decoded) != 2:
+    raw, pairs = [], []
+    for _ in reader.members(argument):
+        witness = reader.item()
+        fields = witness.value
+        if (not isinstance(fields, list) or len(fields) != 2
+                or not all(isinstance(f, bytes) for f in fields)):
             raise SigningError("a vkey witness is not [vkey bytes, signature bytes]")
-        vkey, signature = decoded
-        assert isinstance(vkey, bytes) and isinstance(signature, bytes)
-        pairs.append((vkey, signature))
-    raw = tuple(w.raw(tx) for w in value.children)
-    return _VkeyWitnesses(tag_head, raw, tuple(pairs))
+        raw.append(witness.raw(reader.data))
+        pairs.append((fields[0], fields[1]))
+    return _VkeyWitnesses(tag_head, tuple(raw), tuple(pairs))
 
 
-def _split_witness_set(tx: bytes, witness_set: Span) -> tuple[_VkeyWitnesses, list[bytes]]:
+def _split_witness_set(tx: bytes, witness_set: Item) -> tuple[_VkeyWitnesses, list[bytes]]:
     """Key 0's witnesses and the raw bytes of every other (key, value) entry, in order."""
+    reader = Reader(tx, witness_set.start)
+    _major, count = reader.head()
     vkeys: _VkeyWitnesses | None = None
     others = []
-    for key, value in witness_set.pairs():
-        if key.major is Major.UINT and key.arg == 0:
+    for _ in reader.members(count):
+        key = reader.item()
+        if key.value == 0 and isinstance(key.value, int):
             if vkeys is not None:
                 raise SigningError("transaction witness set repeats key 0")
-            vkeys = _vkey_witnesses(tx, value)
+            vkeys = _vkey_witnesses(reader)
         else:
-            others.append(tx[key.start : value.end])
+            value = reader.item()
+            others.append(tx[key.start:value.end])
     return vkeys or _VkeyWitnesses(b"", (), ()), others
 
 
@@ -213,12 +219,12 @@ def add_vkey_witness(tx: bytes, vkey: bytes, signature: bytes) -> bytes:
             raise SigningError("transaction already carries another signature by this key")
     vkey_array = (
         witnesses.tag_head
-        + cbor.encode_head(Major.ARRAY, len(witnesses.raw) + 1)
+        + encode_head(ARRAY, len(witnesses.raw) + 1)
         + b"".join(witnesses.raw)
-        + cbor.dumps([vkey, signature])
+        + cbor2.dumps([vkey, signature])
     )
-    new_set = cbor.encode_head(Major.MAP, 1 + len(others)) + b"\x00" + vkey_array + b"".join(others)
-    return tx[: span.start] + new_set + tx[span.end :]
+    new_set = encode_head(MAP, 1 + len(others)) + b"\x00" + vkey_array + b"".join(others)
+    return tx[:span.start] + new_set + tx[span.end:]
 
 
 class OperationKeySigner:

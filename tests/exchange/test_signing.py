@@ -7,23 +7,24 @@ import hashlib
 import json
 import traceback
 
+import cbor2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ddmm.config.secret import Secret
 from ddmm.errors import SigningError
-from ddmm.exchange import cbor
-from ddmm.exchange.cbor import Raw, Tag
 from ddmm.exchange.hdkey import derive_path, parse_xprv
 from ddmm.exchange.signing import (
     OperationKeySigner,
     add_vkey_witness,
     decrypt_operation_key,
     encrypt_operation_key,
+    parse_tx,
     tx_body,
     vkey_witnesses,
 )
+from ddmm.exchange.txbytes import MAP, Reader, encode_head
 
 # V1 (python-sdk tests/clients/test_sign.py and our computed intermediate values).
 SUMMER_ROOT = "xprv19rumsw6emgv48dlcsthsk5z7a7008qp2wzf97cearz457pthd3wzyj6we3skrtv49ccezv3t25u4ykw5f3msgjs32cph5hrlf0gjkas458erpxveuznjq58sfg3v02mz820lnl9zf03hmaeca785d6kqsuyk403s"
@@ -134,20 +135,18 @@ def test_ensure_matches_checks_the_exchange_key_hash(signer: OperationKeySigner)
         signer.ensure_matches(V2_KEY_HASH)
 
 
-def _tx_with_witness_set(witness_set: object) -> bytes:
-    body = cbor.loads(tx_body(bytes.fromhex(V1_UNSIGNED)))
-    return cbor.dumps([body, witness_set, True, None])
-
-
 def test_existing_witnesses_and_other_entries_are_kept(signer: OperationKeySigner) -> None:
     other = [b"\x01" * 32, b"\x02" * 64]
-    redeemers = Raw(bytes.fromhex("a182010082d8798082190100190200"))
-    tx = _tx_with_witness_set({5: redeemers, 0: Tag(258, [other])})
+    redeemers = bytes.fromhex("a182010082d8798082190100190200")
+    # Built by hand so the body and the redeemers keep their original bytes.
+    witness_set = b"\xa2\x05" + redeemers + b"\x00" + cbor2.dumps(cbor2.CBORTag(258, [other]))
+    tx = b"\x84" + tx_body(bytes.fromhex(V1_UNSIGNED)) + witness_set + b"\xf5\xf6"
     signed = signer.sign_tx(tx)
-    witness_set = cbor.decode_exact(signed).children[1]
-    (k0, v0), (k5, v5) = witness_set.pairs()
-    assert (cbor.value_of(signed, k0), cbor.value_of(signed, k5)) == (0, 5)
-    assert v5.raw(signed) == redeemers.data
+    reader = Reader(signed, parse_tx(signed).witness_set.start)
+    assert reader.head() == (MAP, 2)
+    k0, v0, k5, v5 = (reader.item() for _ in range(4))
+    assert (k0.value, k5.value) == (0, 5)
+    assert v5.raw(signed) == redeemers
     assert v0.raw(signed)[:3] == b"\xd9\x01\x02"
     pairs = vkey_witnesses(signed)
     assert pairs[0] == (other[0], other[1])
@@ -246,3 +245,26 @@ def test_signer_keeps_no_password_or_root_key() -> None:
         assert secret not in dumped
     root = parse_xprv(SUMMER_ROOT)
     assert all(root.kl != getattr(v, "kl", None) for v in state)
+
+
+_cbor_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**64) + 1, 2**64 - 1) | st.binary(max_size=40)
+    | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.integers(0, 30), inner,
+                                                                max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.dictionaries(st.integers(1, 7), _cbor_values, max_size=4))
+def test_signing_keeps_the_body_and_every_other_witness_entry_byte_for_byte(
+        signer: OperationKeySigner, entries: dict[int, object]) -> None:
+    raw_entries = [cbor2.dumps(key) + cbor2.dumps(value) for key, value in entries.items()]
+    witness_set = encode_head(MAP, len(entries)) + b"".join(raw_entries)
+    tx = b"\x84" + tx_body(bytes.fromhex(V1_UNSIGNED)) + witness_set + b"\xf5\xf6"
+    signed = signer.sign_tx(tx)
+    assert tx_body(signed) == tx_body(tx)
+    assert all(raw in signed for raw in raw_entries)
+    assert [vkey for vkey, _ in vkey_witnesses(signed)] == [signer.public_key()]
+    assert cbor2.loads(signed)[1] == {0: [[signer.public_key(), vkey_witnesses(signed)[0][1]]],
+                                      **entries}
