@@ -25,6 +25,7 @@ from ddmm.domain.market import BookTick
 from ddmm.exchange.session import open_session
 from ddmm.feeds.fake_server import serve_locally
 from ddmm.logging import SecretRedactor, configure_logging
+from ddmm.ops.metrics import BotMetrics
 from ddmm.runtime.latest import LatestValue
 from ddmm.runtime.root import run_root, set_on_signals
 from ddmm.sim.server import serve_sim
@@ -98,10 +99,11 @@ async def run_app(config: Config, *, stop: trio.Event | None = None,
     async with trio.open_nursery() as outside, feed_url(config) as url, \
             exchange_config(config, ticks, redactor, clock_ms) as trading:
         outside.start_soon(set_on_signals, stop)
-        session = await open_session(trading.exchange,
-                                     rng=random.Random(config.supervisor.seed))
+        metrics = BotMetrics()
+        session = await open_session(trading.exchange, rng=random.Random(config.supervisor.seed),
+                                     observe=metrics.rest_request)
         try:
-            code = await _run_tree(Wiring(trading, session, ticks, url, clock_ms), stop)
+            code = await _run_tree(Wiring(trading, session, ticks, url, clock_ms, metrics), stop)
         finally:
             with trio.CancelScope(shield=True):
                 await session.client.aclose()

@@ -46,6 +46,7 @@ from ddmm.oms import inbox
 from ddmm.oms.messages import ExecutorMsg, LimiterMsg
 from ddmm.oms.risk import RiskLimits
 from ddmm.ops import server as ops_server
+from ddmm.ops.metrics import BotMetrics
 from ddmm.persistence import actor as persistence
 from ddmm.quoting.params import ladder_params_from_config, requote_policy_from_config
 from ddmm.runtime.backoff import Backoff
@@ -87,8 +88,10 @@ class Wiring:
     """The actors' mailboxes, status slots and start functions; the root's children."""
 
     def __init__(self, config: Config, session: ExchangeSession,
-                 ticks: LatestValue[BookTick], url: str, clock_ms: Callable[[], int]) -> None:
+                 ticks: LatestValue[BookTick], url: str, clock_ms: Callable[[], int],
+                 metrics: BotMetrics) -> None:
         self.config, self.session, self.ticks, self.url = config, session, ticks, url
+        self.metrics = metrics
         self.clock_ms = clock_ms
         self.symbol = config.exchange.symbol
         self.budget_window_s = config.limiter.capacity / config.limiter.refill_per_s
@@ -158,7 +161,8 @@ class Wiring:
                 is_stale=lambda: self.status.stale,
                 max_jump_bps=Decimal(c.feed.max_jump_bps),
                 ladder_log_interval_s=c.ops.ladder_log_interval_s,
-                clock_ns=lambda: self.clock_ms() * 1_000_000)),
+                clock_ns=lambda: self.clock_ms() * 1_000_000,
+                observe_tick_to_intent=self.metrics.tick_to_intent.observe)),
         ]
 
     def _ops(self) -> list[ChildSpec]:
@@ -231,7 +235,8 @@ class Wiring:
             await self.oms_send.send(inbox.Withdrawn(local_id=local_id))
 
         limiter = Limiter(self.config.limiter, self.exec_send, withdrawn,
-                          random.Random(self.config.supervisor.seed))
+                          random.Random(self.config.supervisor.seed),
+                          observe_wait=self.metrics.limiter_wait.observe)
         await limiter.run(self.limiter_recv, task_status=task_status)
 
     async def _start_outbox(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -286,7 +291,7 @@ class Wiring:
                 kind="ops_stop", active=False, reason="resume requested on the ops endpoint"))
             await self.account_send.send(account_inbox.ResumeRequested())
 
-        app = ops_server.create_app(snapshot, stop=stop, resume=resume)
+        app = ops_server.create_app(snapshot, self.metrics, stop=stop, resume=resume)
         ops = self.config.ops
         try:
             await ops_server.run(ops.host, ops.port, app, task_status=task_status)

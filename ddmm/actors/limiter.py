@@ -50,11 +50,15 @@ class Limiter:
         executor: trio.MemorySendChannel[ExecutorCommand],
         withdrawn: Callable[[str], Awaitable[None]],
         rng: random.Random,
+        observe_wait: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self._config = config
         self._executor = executor
         self._withdrawn = withdrawn
         self._rng = rng
+        self._observe_wait = observe_wait
+        self._queued_at: dict[int, float] = {}
+        """id(command) → when it was accepted: the limiter-wait histogram."""
         self._bucket = TokenBucket(config.capacity, config.refill_per_s)
         self._cancels: deque[CancelOrder | CancelAllOrders | CancelOrphan] = deque()
         self._places: OrderedDict[str, PlaceOrder] = OrderedDict()
@@ -78,13 +82,17 @@ class Limiter:
                 return self._config.cost_cancel_all
 
     async def _accept(self, message: LimiterMsg) -> None:
+        if isinstance(message, PlaceOrder | CancelOrder | CancelAllOrders | CancelOrphan):
+            self._queued_at[id(message)] = trio.current_time()
         match message:
             case PlaceOrder(order=order):
                 self._places[order.local_id] = message
             case CancelOrder() | CancelAllOrders() | CancelOrphan():
                 self._cancels.append(message)
             case Withdraw(local_id=local_id):
-                if self._places.pop(local_id, None) is not None:
+                withdrawn = self._places.pop(local_id, None)
+                if withdrawn is not None:
+                    self._queued_at.pop(id(withdrawn), None)
                     await self._withdrawn(local_id)
             case RateLimitHit(retry_after_s=advised):
                 self._on_rate_limited(advised)
@@ -137,6 +145,7 @@ class Limiter:
             self._bucket.try_hold(cost, now)
             self._pop(command)
             self.sent += 1
+            self._observe_wait(now - self._queued_at.pop(id(command), now))
             await self._executor.send(command)
 
     async def run(

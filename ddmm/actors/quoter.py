@@ -45,10 +45,13 @@ async def run(
     max_jump_bps: Decimal,
     ladder_log_interval_s: float,
     clock_ns: Callable[[], int],
+    observe_tick_to_intent: Callable[[float], None] = lambda seconds: None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run until cancelled or the inbox closes."""
     state = decide.QuoterState()
+    tick_taken_s: float | None = None
+    """When the newest tick not yet turned into a target was taken from the slot."""
     wake_send, wake_recv = trio.open_memory_channel[None](1)
 
     def wake() -> None:
@@ -57,10 +60,12 @@ async def run(
             wake_send.send_nowait(None)
 
     async def pump_ticks() -> None:
-        nonlocal state
+        nonlocal state, tick_taken_s
         seen = 0
         while True:
             seen, tick = await book.wait_newer(seen)
+            if tick_taken_s is None:
+                tick_taken_s = trio.current_time()
             state = decide.on_tick(state, tick, max_jump_bps)
             wake()
 
@@ -87,6 +92,9 @@ async def run(
             )
             if target is not None:
                 await targets.send(target)
+                if tick_taken_s is not None:
+                    observe_tick_to_intent(trio.current_time() - tick_taken_s)
+            tick_taken_s = None
             if now >= next_log and state.mark is not None:
                 _log_ladder(state.mark.ladder)
                 next_log = now + ladder_log_interval_s

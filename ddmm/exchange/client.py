@@ -65,6 +65,9 @@ MAX_PAGES = 1000
 """The API's page limit (1–1000); also stops a server that never reports the last page."""
 REDACTED = "***"
 
+ObserveRequest = Callable[[str, str, float], None]
+"""(method, path, seconds) of every request, answered or not: the latency histogram."""
+
 log = structlog.get_logger(adapter="deltadefi_rest")
 
 
@@ -80,8 +83,10 @@ class DeltaDeFiClient:
         sign_tx_hex: SignTx | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         page_size: int = PAGE_SIZE,
+        observe: ObserveRequest | None = None,
     ) -> None:
         self.rest_url = rest_url.rstrip("/")
+        self._observe = observe
         self._api_key = api_key
         self._timeout_s = timeout_s
         self._sign = sign_tx_hex
@@ -100,6 +105,7 @@ class DeltaDeFiClient:
         *,
         sign_tx_hex: SignTx | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        observe: ObserveRequest | None = None,
     ) -> DeltaDeFiClient:
         """A client for `config.rest_url`, or the network's official URL when it is unset."""
         if config.api_key is None:
@@ -109,6 +115,7 @@ class DeltaDeFiClient:
             api_key=config.api_key,
             timeout_s=config.request_timeout_s,
             sign_tx_hex=sign_tx_hex,
+            observe=observe,
             transport=transport,
         )
 
@@ -270,6 +277,7 @@ class DeltaDeFiClient:
         where = f"{method} {path}"
         response: httpx.Response | None = None
         failure: TransportError | None = None
+        began_s = trio.current_time()
         try:
             with trio.fail_after(self._timeout_s):
                 response = await self._http.request(method, path, params=params, json=json_body)
@@ -279,6 +287,8 @@ class DeltaDeFiClient:
             )
         except httpx.HTTPError as exc:
             failure = TransportError(f"{where}: {type(exc).__name__}: {self._scrub(str(exc))}")
+        if self._observe is not None:
+            self._observe(method, path, trio.current_time() - began_s)
         # Raised outside the handler: httpx exceptions hold the request and its key header,
         # so they must not even become our exception's __context__.
         if failure is not None:

@@ -18,7 +18,7 @@ import structlog
 from ddmm.config.schema import ExchangeConfig
 from ddmm.domain.market import MarketRules
 from ddmm.errors import ConfigError
-from ddmm.exchange.client import DeltaDeFiClient
+from ddmm.exchange.client import DeltaDeFiClient, ObserveRequest
 from ddmm.exchange.signing import OperationKeySigner
 from ddmm.exchange.startup import until_ready
 from ddmm.runtime.backoff import Backoff
@@ -32,11 +32,12 @@ class ExchangeSession:
     rules: MarketRules
 
 
-async def open_session(config: ExchangeConfig, *, rng: random.Random) -> ExchangeSession:
+async def open_session(config: ExchangeConfig, *, rng: random.Random,
+                       observe: ObserveRequest | None = None) -> ExchangeSession:
     """Connect, decrypt the operation key and read the market; the caller closes the client."""
     if config.trading_password is None:
         raise ConfigError("exchange.trading_password: required (DELTADEFI_TRADING_PASSWORD)")
-    client = DeltaDeFiClient.from_config(config)
+    client = DeltaDeFiClient.from_config(config, observe=observe)
     backoff = Backoff(1.0, 10.0, rng=rng)
     try:
         rules = await until_ready(partial(client.market_rules, config.symbol),

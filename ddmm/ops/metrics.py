@@ -1,15 +1,19 @@
-"""Health and metrics from status snapshots, pure (SPEC §8).
+"""Health and metrics from status snapshots (SPEC §8).
 
 The ops server and the status report read the same flat snapshots (feed, orders,
-account); this module turns them into the health verdict and the Prometheus text format,
-so both rules are testable without a server.
+account); this module turns them into the health verdict and, through prometheus-client,
+the metrics, so both are testable without a server.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 _NAME = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -27,34 +31,77 @@ def health(snapshot: Mapping[str, Any]) -> tuple[bool, list[str]]:
     return not problems, problems
 
 
-def prometheus_text(snapshot: Mapping[str, Any], *, prefix: str = "ddmm") -> str:
-    """Every numeric field (and every number inside a dict field, labelled by key) as a
-    gauge; text fields are skipped. Names are `<prefix>_<field>`."""
-    lines: list[str] = []
-    for field, value in sorted(snapshot.items()):
-        name = f"{prefix}_{_NAME.sub('_', field)}"
-        if isinstance(value, Mapping):
-            lines.append(f"# TYPE {name} gauge")
-            for label, inner in sorted(value.items()):
-                number = _number(inner)
-                if number is not None:
-                    lines.append(f'{name}{{key="{_NAME.sub("_", str(label))}"}} {number}')
-            continue
-        number = _number(value)
-        if number is not None:
-            lines += [f"# TYPE {name} gauge", f"{name} {number}"]
-    return "\n".join(lines) + "\n"
+class BotMetrics:
+    """The bot's Prometheus registry, served by `GET /metrics` (SPEC §8).
+
+    Three histograms that actors observe into — tick→intent latency (quoter), REST latency
+    per endpoint (exchange client), limiter wait — and every numeric field of the status
+    snapshot as a gauge (a dict field as one gauge labelled by key), read when scraped.
+    One registry per bot, passed to whoever observes: no process-global metrics.
+    """
+
+    def __init__(self, prefix: str = "ddmm") -> None:
+        self.registry = CollectorRegistry()
+        self.tick_to_intent = Histogram(
+            f"{prefix}_tick_to_intent_seconds", "Book tick taken to target ladder sent.",
+            buckets=_LATENCY_BUCKETS_S, registry=self.registry)
+        self.rest_latency = Histogram(
+            f"{prefix}_rest_request_seconds", "DeltaDeFi REST request latency.",
+            ["endpoint"], buckets=_REST_BUCKETS_S, registry=self.registry)
+        self.limiter_wait = Histogram(
+            f"{prefix}_limiter_wait_seconds", "Order command queued to sent by the limiter.",
+            buckets=_REST_BUCKETS_S, registry=self.registry)
+        self._snapshot = _SnapshotCollector(prefix)
+        self.registry.register(self._snapshot)
+
+    def watch(self, snapshot: Callable[[], Mapping[str, Any]]) -> None:
+        """Export `snapshot()`'s numbers as gauges from now on."""
+        self._snapshot.source = snapshot
+
+    def rest_request(self, method: str, path: str, seconds: float) -> None:
+        """Observe one REST call; ids in the path are folded so the label set stays small."""
+        endpoint = f"{method} {_ID_SEGMENT.sub('/{id}', path)}"
+        self.rest_latency.labels(endpoint=endpoint).observe(seconds)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
 
 
-def _number(value: Any) -> str | None:
+_LATENCY_BUCKETS_S = (0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25)
+_REST_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_ID_SEGMENT = re.compile(r"/[0-9A-Za-z-]{16,}")
+"""Order ids (UUIDs and the like) in a path."""
+
+
+class _SnapshotCollector(Collector):
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self.source: Callable[[], Mapping[str, Any]] = dict
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for field, value in sorted(self.source().items()):
+            name = f"{self._prefix}_{_NAME.sub('_', field)}"
+            if isinstance(value, Mapping):
+                family = GaugeMetricFamily(name, f"{field} by key", labels=["key"])
+                for label, inner in sorted(value.items()):
+                    number = _number(inner)
+                    if number is not None:
+                        family.add_metric([_NAME.sub("_", str(label))], number)
+                yield family
+                continue
+            number = _number(value)
+            if number is not None:
+                yield GaugeMetricFamily(name, field, value=number)
+
+
+def _number(value: Any) -> float | None:
     if isinstance(value, bool):
-        return "1" if value else "0"
+        return 1.0 if value else 0.0
     if isinstance(value, int | float):
-        return repr(value)
+        return float(value)
     if isinstance(value, str):
         try:
-            float(value)
+            return float(value)
         except ValueError:
             return None
-        return value
     return None

@@ -16,20 +16,24 @@ import structlog
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ddmm.ops.metrics import health, prometheus_text
+from ddmm.ops.metrics import BotMetrics, health
 
 log = structlog.get_logger(actor="ops")
 
 Snapshot = Callable[[], Mapping[str, Any]]
 
 
-def create_app(snapshot: Snapshot, *, stop: Callable[[], Awaitable[None]],
+def create_app(snapshot: Snapshot, metrics: BotMetrics, *,
+               stop: Callable[[], Awaitable[None]],
                resume: Callable[[], Awaitable[None]]) -> Starlette:
+    metrics.watch(snapshot)
+
     async def get_health(request: Request) -> Response:
         current = dict(snapshot())
         healthy, problems = health(current)
@@ -37,8 +41,7 @@ def create_app(snapshot: Snapshot, *, stop: Callable[[], Awaitable[None]],
         return JSONResponse(body, status_code=200 if healthy else 503)
 
     async def get_metrics(request: Request) -> Response:
-        return PlainTextResponse(prometheus_text(snapshot()),
-                                 media_type="text/plain; version=0.0.4")
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def post_stop(request: Request) -> Response:
         await stop()

@@ -36,7 +36,9 @@ class Harness:
         async def withdrawn(local_id: str) -> None:
             self.withdrawn.append(local_id)
 
-        self.limiter = Limiter(LimiterConfig(), to_exec, withdrawn, random.Random(1))
+        self.waits: list[float] = []
+        self.limiter = Limiter(LimiterConfig(), to_exec, withdrawn, random.Random(1),
+                               observe_wait=self.waits.append)
         self._inbox = inbox
         self._nursery = nursery
 
@@ -121,3 +123,18 @@ async def test_a_token_comes_back_one_window_after_its_command_is_done(
     # Five go at once; the first is done at 0.4, so its token returns at 1.4, not 1.0.
     assert times[:5] == [times[0]] * 5
     assert times[5] - times[0] >= 1.4
+
+
+async def test_each_sent_command_reports_how_long_it_waited_for_the_budget(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        h = Harness(nursery)
+        await h.start()
+        for n in range(7):
+            await h.to_limiter.send(_place(n))
+        await trio.sleep(3)
+        nursery.cancel_scope.cancel()
+    # Five tokens at once; a token comes back 1 s after its command is done (the hard
+    # sliding window), so the next two wait a full second.
+    assert h.waits == [0, 0, 0, 0, 0, 1.0, 1.0]

@@ -9,7 +9,7 @@ import httpx
 import trio
 
 from ddmm.ops import server
-from ddmm.ops.metrics import health, prometheus_text
+from ddmm.ops.metrics import BotMetrics, health
 
 FRESH: dict[str, Any] = {"feed_stale": False, "risk": "normal", "halts": [], "open_bids": 3,
                          "bid": "0.4498", "daily_pnl": "-1.25", "fills": 2}
@@ -23,13 +23,30 @@ def test_healthy_only_when_fresh_reachable_and_not_halted() -> None:
     assert not health({})[0]  # nothing known yet: not healthy
 
 
-def test_prometheus_text_exports_numbers_and_skips_text() -> None:
-    text = prometheus_text({**FRESH, "risk": "normal", "frames": {"accepted": 5, "crossed": 1}})
-    assert "ddmm_open_bids 3\n" in text
+def test_metrics_export_the_snapshots_numbers_and_skip_text() -> None:
+    metrics = BotMetrics()
+    metrics.watch(lambda: {**FRESH, "risk": "normal", "frames": {"accepted": 5, "crossed": 1}})
+    text = metrics.exposition().decode()
+    assert "ddmm_open_bids 3.0\n" in text
     assert "ddmm_daily_pnl -1.25\n" in text
-    assert "ddmm_feed_stale 0\n" in text
-    assert 'ddmm_frames{key="crossed"} 1\n' in text
+    assert "ddmm_feed_stale 0.0\n" in text
+    assert 'ddmm_frames{key="crossed"} 1.0\n' in text
     assert "ddmm_risk" not in text
+
+
+def test_histograms_fold_order_ids_out_of_endpoint_labels() -> None:
+    metrics = BotMetrics()
+    for order_id in ("0b7f6c1e-2d4a-4c55-9e0e-1f2a3b4c5d6e", "550e8400-e29b-41d4-a716-4466554400"):
+        metrics.rest_request("GET", f"/accounts/order/{order_id}", 0.03)
+    metrics.rest_request("POST", "/order/build", 0.2)
+    metrics.tick_to_intent.observe(0.00007)
+    metrics.limiter_wait.observe(0.4)
+    text = metrics.exposition().decode()
+    assert 'ddmm_rest_request_seconds_count{endpoint="GET /accounts/order/{id}"} 2.0' in text
+    assert 'ddmm_rest_request_seconds_count{endpoint="POST /order/build"} 1.0' in text
+    assert 'ddmm_tick_to_intent_seconds_bucket{le="0.0001"} 1.0' in text
+    assert 'ddmm_limiter_wait_seconds_bucket{le="0.25"} 0.0' in text
+    assert 'ddmm_limiter_wait_seconds_bucket{le="0.5"} 1.0' in text
 
 
 async def test_endpoints_report_health_metrics_and_take_stop_and_resume() -> None:
@@ -44,13 +61,14 @@ async def test_endpoints_report_health_metrics_and_take_stop_and_resume() -> Non
         calls.append("resume")
         state["risk"] = "normal"
 
-    app = server.create_app(lambda: state, stop=stop, resume=resume)
+    app = server.create_app(lambda: state, BotMetrics(), stop=stop, resume=resume)
     async with trio.open_nursery() as nursery:
         url = await nursery.start(partial(server.run, "127.0.0.1", 0, app))
         async with httpx.AsyncClient(base_url=url) as client:
             assert (await client.get("/health")).status_code == 200
             metrics = await client.get("/metrics")
-            assert "ddmm_fills 2" in metrics.text
+            assert "ddmm_fills 2.0" in metrics.text
+            assert "# TYPE ddmm_rest_request_seconds histogram" in metrics.text
             assert (await client.post("/stop")).status_code == 200
             halted = await client.get("/health")
             assert halted.status_code == 503 and not halted.json()["healthy"]

@@ -26,13 +26,15 @@ async def test_quoter_emits_ladders_and_holds_when_stale_or_jumping(autojump_clo
     inbox_send, inbox = trio.open_memory_channel[Inventory](4)
     targets_send, targets = trio.open_memory_channel[TargetLadder](16)
     stale = False
+    latencies: list[float] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(lambda task_status: quoter.run(
             book=book, inbox=inbox, targets=targets_send,
             params=ladder_params_from_config(QuoteConfig()),
             policy=requote_policy_from_config(RequoteConfig()),
             is_stale=lambda: stale, max_jump_bps=D(500), ladder_log_interval_s=5.0,
-            clock_ns=lambda: 42, task_status=task_status,
+            clock_ns=lambda: 42, observe_tick_to_intent=latencies.append,
+            task_status=task_status,
         ))
         first = await targets.receive()
         assert first.hold and first.ladder.hold_reason == "no_book"
@@ -56,6 +58,8 @@ async def test_quoter_emits_ladders_and_holds_when_stale_or_jumping(autojump_clo
         with trio.fail_after(1):
             assert not (await targets.receive()).hold
         nursery.cancel_scope.cancel()
+    # Ticks 1, 2 and 3 each became a target; the stale hold and its end came from no tick.
+    assert len(latencies) == 3 and all(seconds >= 0 for seconds in latencies)
 
 
 async def test_quoter_throttles_small_moves(autojump_clock: object) -> None:
