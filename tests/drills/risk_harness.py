@@ -194,6 +194,14 @@ def since(bot: Proc, mark: int, name: str | None = None) -> list[dict[str, Any]]
     return [e for e in bot.events()[mark:] if name is None or e["event"] == name]
 
 
+def quoted_meanwhile(bot: Proc, mark: int, cycles: int = 2) -> None:
+    """Wait until the quoter has logged `cycles` ladders after event `mark`: the OMS had
+    targets to act on all along, so an empty order table afterwards is a decision, not a
+    bot that had not got round to it yet (the drills log a ladder every second)."""
+    bot.wait_event("ladder_logged", count=cycles, timeout_s=20,
+                   where=lambda e: e in since(bot, mark))
+
+
 def wait_until(check: Callable[[], Any], what: str, timeout_s: float = 20.0,
                poll_s: float = 0.05) -> Any:
     """Poll `check` until it returns something other than None/False."""

@@ -36,6 +36,7 @@ from risk_harness import (
     finish,
     into,
     place_foreign,
+    quoted_meanwhile,
     quoting,
     risk_events,
     sim_trades,
@@ -192,7 +193,7 @@ def test_d8_trading_locked_pauses_quoting(workdir: Path) -> None:
         d.sim.set_faults(trading_locked=False)
         wait_until(lambda: d.sim.open_count() == 0, "everything cancelled", 20)
         halted = len(bot.events())
-        time.sleep(2.0)  # unlocked, but the 60 s pause holds: nothing may be placed
+        quoted_meanwhile(bot, halted)  # unlocked, but the 60 s pause holds: nothing placed
         placed = [e for e in since(bot, halted, "order_state_changed")
                   if e.get("new") == "building"]
         assert not placed and d.sim.open_count() == 0, placed
@@ -201,7 +202,7 @@ def test_d8_trading_locked_pauses_quoting(workdir: Path) -> None:
         stop(bot)
         counts = finish(d)
     row("D8", "trading_locked 2 s", "risk condition trading_locked (DB risk_events), "
-        "cancel-all, nothing placed during the pause (fixed 60 s: no config knob); "
+        "cancel-all, nothing placed during the pause (risk.trading_lock_pause_s, 60 s); "
         f"{counts['orders_submitted']} submitted known once")
 
 

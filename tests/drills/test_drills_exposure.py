@@ -25,6 +25,7 @@ from risk_harness import (
     drill,
     drill_dir,
     finish,
+    quoted_meanwhile,
     quoting,
     stop,
     wait_until,
@@ -141,7 +142,7 @@ def test_x3_a_daily_loss_halt_survives_kill_and_restart_the_same_day(workdir: Pa
             restarted_ms = ts_ms(restored)
             restart.wait_event("outbox_settled", timeout_s=30)
             wait_until(lambda: d.sim.open_count() == 0, "nothing open", 15)
-            time.sleep(3.0)  # quoting would have placed within this
+            quoted_meanwhile(restart, len(restart.events()))
             decided = [r for r in db_rows(d.db_path, "orders") if r["created_ms"] > restarted_ms]
             relatched = [r for r in db_rows(d.db_path, "risk_events")
                          if r["kind"] == "daily_loss" and r["ts_ms"] > restarted_ms]
