@@ -35,7 +35,7 @@ from ddmm.actors.account_inbox import (
 )
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory
-from ddmm.domain.records import DayMark, FillRecord, RiskEventRecord, net_position
+from ddmm.domain.records import DayMark, FillTotals, RiskEventRecord, utc_day_start_ms
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.wire import Balance
 from ddmm.oms.inbox import OmsMsg, RiskUpdate
@@ -44,7 +44,6 @@ from ddmm.oms.pnl import (
     TradingSummary,
     daily_pnl,
     summarize,
-    utc_day_start_ms,
 )
 from ddmm.oms.risk import RiskInputs, RiskLimits, RiskState, assess, daily_loss_breached
 from ddmm.persistence.actor import Persistence
@@ -109,7 +108,7 @@ class Account:
         """Net position since the session started, as of the last check."""
         self.last_daily_pnl = Decimal(0)
         """Today's mark-to-market PnL (fills and carried position), as of the last check."""
-        self.today = summarize(())
+        self.today = summarize(FillTotals())
         """Today's fills, volume, fees and realized PnL (UTC day, this session)."""
         self.session_fills = 0
         self.status: LatestValue[AccountStatus] = LatestValue() if status is None else status
@@ -160,7 +159,7 @@ class Account:
         mid = self._mid()
         if mid is not None:
             pnl = await self._daily_pnl(now, mid, await self._db.session_position(),
-                                        await self._today_fills(now))
+                                        await self._today(now))
             if self._effective_pnl(pnl, now) < -self._limits.max_daily_loss:
                 baseline = (today, pnl)
         self._pnl_baseline = baseline
@@ -241,16 +240,16 @@ class Account:
         self._unsaved.append(RiskEventRecord(ts_ms=self._clock_ms(), kind=kind, reason=reason))
         log.error("trading_halted", kind=kind, reason=reason)
 
-    async def _today_fills(self, now_ms: int) -> list[FillRecord]:
-        """This UTC day's fills of the session."""
-        return await self._db.fills(since_ms=max(utc_day_start_ms(now_ms), self.session_start_ms))
+    async def _today(self, now_ms: int) -> FillTotals:
+        """This UTC day's fill totals (kept by the database as fills are recorded)."""
+        return await self._db.day_totals(utc_day_start_ms(now_ms))
 
     async def _daily_pnl(self, now_ms: int, mid: Decimal, position: Decimal,
-                         today: list[FillRecord]) -> Decimal:
+                         today: FillTotals) -> Decimal:
         """Today's PnL at `mid`: today's fills, plus the position carried into the day
         revalued from the day's open mark (the first mid seen that day, persisted)."""
         day = utc_day_start_ms(now_ms)
-        carried = position - net_position(today)
+        carried = position - today.net
         if self._day_mark is None or self._day_mark.day_start_ms != day:
             self._day_mark = await self._db.mark_day(
                 DayMark(day_start_ms=day, ts_ms=now_ms, mid=mid))
@@ -270,7 +269,7 @@ class Account:
         now = self._clock_ms()
         mid = self._mid()
         position = await self._db.session_position()
-        today = await self._today_fills(now)
+        today = await self._today(now)
         self.today = summarize(today)
         self.session_fills = await self._db.fill_count(since_ms=self.session_start_ms)
         pnl = await self._daily_pnl(now, mid, position, today) if mid is not None else Decimal(0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -103,3 +104,60 @@ def net_position(fills: Iterable[FillRecord]) -> Decimal:
     a position is summed."""
     return sum((f.qty if f.side == "buy" else -f.qty for f in fills if not f.quarantined),
                Decimal(0))
+
+
+DAY_MS = 86_400_000
+
+
+def utc_day_start_ms(now_ms: int) -> int:
+    """Midnight UTC of the day containing `now_ms`."""
+    day = datetime.fromtimestamp(now_ms / 1000, tz=UTC).replace(
+        hour=0, minute=0, second=0, microsecond=0)
+    return int(day.timestamp() * 1000)
+
+
+@attrs.frozen(kw_only=True)
+class FillTotals:
+    """Running sums over counted fills: everything a day's PnL and report need, so the
+    database can keep them as fills arrive and a risk check reads one row, however many
+    fills the day holds. Quarantined fills add nothing."""
+
+    fills: int = 0
+    bought: Decimal = Decimal(0)
+    sold: Decimal = Decimal(0)
+    bought_usdm: Decimal = Decimal(0)
+    sold_usdm: Decimal = Decimal(0)
+    fees_usdm: Decimal = Decimal(0)
+    """Fees paid in USDM."""
+    fees_ada: Decimal = Decimal(0)
+    """Fees paid in ADA, in ADA."""
+    fees_ada_usdm: Decimal = Decimal(0)
+    """Fees paid in ADA, valued at their fills' prices."""
+
+    @property
+    def net(self) -> Decimal:
+        """ADA bought − sold."""
+        return self.bought - self.sold
+
+    def add(self, fill: FillRecord) -> FillTotals:
+        if fill.quarantined:
+            return self
+        notional = fill.qty * fill.price
+        buy = fill.side == "buy"
+        in_ada = fill.fee_asset == "ADA"
+        return FillTotals(
+            fills=self.fills + 1,
+            bought=self.bought + (fill.qty if buy else 0),
+            sold=self.sold + (0 if buy else fill.qty),
+            bought_usdm=self.bought_usdm + (notional if buy else 0),
+            sold_usdm=self.sold_usdm + (0 if buy else notional),
+            fees_usdm=self.fees_usdm + (0 if in_ada else fill.fee),
+            fees_ada=self.fees_ada + (fill.fee if in_ada else 0),
+            fees_ada_usdm=self.fees_ada_usdm + (fill.fee * fill.price if in_ada else 0))
+
+    @classmethod
+    def of(cls, fills: Iterable[FillRecord]) -> FillTotals:
+        totals = cls()
+        for fill in fills:
+            totals = totals.add(fill)
+        return totals

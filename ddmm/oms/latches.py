@@ -13,8 +13,7 @@ from decimal import Decimal
 
 import attrs
 
-from ddmm.domain.records import RiskEventRecord
-from ddmm.oms.pnl import utc_day_start_ms
+from ddmm.domain.records import RiskEventRecord, utc_day_start_ms
 
 
 @attrs.frozen(kw_only=True)

@@ -24,7 +24,7 @@ import trio
 
 from ddmm.config.schema import PersistenceConfig
 from ddmm.domain.orders import LIVE_STATES, OrderState
-from ddmm.domain.records import DayMark, FillRecord, RiskEventRecord
+from ddmm.domain.records import DayMark, FillRecord, FillTotals, RiskEventRecord
 from ddmm.errors import PersistenceError
 from ddmm.persistence import queries
 from ddmm.persistence.records import (
@@ -128,6 +128,11 @@ class Persistence:
     async def open_session(self, now_ms: int) -> RiskEventRecord:
         """The current session's start (and position baseline), started on first use."""
         return await self._db.submit(functools.partial(queries.open_session, now_ms=now_ms))
+
+    async def day_totals(self, day_start_ms: int) -> FillTotals:
+        """The counted fills' running totals of one UTC day (one row, kept per fill)."""
+        return await self._db.submit(functools.partial(queries.day_totals,
+                                                       day_start_ms=day_start_ms))
 
     async def fill_count(self, since_ms: int | None = None) -> int:
         """Counted (not quarantined) fills since `since_ms`."""

@@ -16,7 +16,14 @@ from decimal import Decimal
 from typing import Any
 
 from ddmm.domain.orders import OrderState
-from ddmm.domain.records import DayMark, FillRecord, RiskEventRecord
+from ddmm.domain.records import (
+    DAY_MS,
+    DayMark,
+    FillRecord,
+    FillTotals,
+    RiskEventRecord,
+    utc_day_start_ms,
+)
 from ddmm.domain.records import net_position as domain_net_position
 from ddmm.errors import PersistenceConflict
 from ddmm.faults import fault_point
@@ -138,8 +145,10 @@ def record_fill(conn: sqlite3.Connection, fill: FillRecord,
                 order_update: OrderUpdate | None) -> bool:
     """Insert the fill unless its trade id is known; apply `order_update` only if it was new,
     so a replayed fill never moves an order twice. Returns whether the fill was new.
-    The running position total moves in the same transaction."""
+    The running position total and the day's totals move in the same transaction."""
     total = net_total(conn)
+    day = utc_day_start_ms(fill.ts_ms)
+    day_sums = day_totals(conn, day)
     try:
         cursor = conn.execute(
             f"INSERT INTO fills ({_FILL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
@@ -154,6 +163,7 @@ def record_fill(conn: sqlite3.Connection, fill: FillRecord,
         return False
     if not fill.quarantined:
         _set_net_total(conn, total + (fill.qty if fill.side == "buy" else -fill.qty))
+        _set_day_totals(conn, day, day_sums.add(fill))
     fault_point("inside_fill_transaction")  # drill C10: the insert is not committed yet
     if order_update is not None:
         update_order(conn, order_update)
@@ -194,6 +204,35 @@ def net_total(conn: sqlite3.Connection) -> Decimal:
     next fill stores the total (reads never write, so read-only connections can ask too)."""
     row = conn.execute("SELECT value FROM kv WHERE key = ?", (_NET_TOTAL_KEY,)).fetchone()
     return net_position(conn, since_ms=None) if row is None else Decimal(row[0])
+
+
+_TOTAL_FIELDS = ("fills", "bought", "sold", "bought_usdm", "sold_usdm", "fees_usdm",
+                 "fees_ada", "fees_ada_usdm")
+
+
+def day_totals(conn: sqlite3.Connection, day_start_ms: int) -> FillTotals:
+    """The counted fills' totals of the UTC day starting at `day_start_ms`. A day from
+    before the totals were kept is summed from its fills (reads never write)."""
+    row = conn.execute(f"SELECT {', '.join(_TOTAL_FIELDS)} FROM day_totals"
+                       " WHERE day_start_ms = ?", (day_start_ms,)).fetchone()
+    if row is None:
+        return FillTotals.of(_fills_between(conn, day_start_ms, day_start_ms + DAY_MS))
+    return FillTotals(fills=int(row[0]), **{name: Decimal(value) for name, value
+                                            in zip(_TOTAL_FIELDS[1:], row[1:], strict=True)})
+
+
+def _set_day_totals(conn: sqlite3.Connection, day_start_ms: int, totals: FillTotals) -> None:
+    values = [totals.fills, *(dec(getattr(totals, name)) for name in _TOTAL_FIELDS[1:])]
+    conn.execute(f"INSERT OR REPLACE INTO day_totals (day_start_ms, {', '.join(_TOTAL_FIELDS)})"
+                 f" VALUES ({', '.join('?' * (len(_TOTAL_FIELDS) + 1))})",
+                 (day_start_ms, *values))
+
+
+def _fills_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> list[FillRecord]:
+    rows = conn.execute(
+        f"SELECT {_FILL_COLUMNS} FROM fills WHERE ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
+        (start_ms, end_ms)).fetchall()
+    return [_fill(row) for row in rows]
 
 
 def _set_net_total(conn: sqlite3.Connection, total: Decimal) -> None:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ddmm.domain.orders import LIVE_STATES, OrderState
-from ddmm.domain.records import FillRecord, RiskEventRecord
+from ddmm.domain.records import FillRecord, FillTotals, RiskEventRecord
 from ddmm.errors import PersistenceError
 from ddmm.persistence import queries, schema
 from ddmm.persistence.records import BalanceRecord, OrderEventRecord, OrderRecord
@@ -49,6 +49,9 @@ class ReadOnlyDb:
 
     def net_position(self, since_ms: int | None = None) -> Decimal:
         return queries.net_position(self._conn, since_ms)
+
+    def day_totals(self, day_start_ms: int) -> FillTotals:
+        return queries.day_totals(self._conn, day_start_ms)
 
     def fill_count(self, since_ms: int | None = None) -> int:
         return queries.fill_count(self._conn, since_ms)

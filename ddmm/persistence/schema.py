@@ -111,7 +111,23 @@ CREATE TABLE day_marks (
 belongs to the event (a session's position baseline, a resume's PnL baseline), and
 `day_marks` the mid at which each UTC day's carried position is revalued."""
 
-MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2)
+_MIGRATION_3 = """
+CREATE TABLE day_totals (
+    day_start_ms  INTEGER PRIMARY KEY NOT NULL,
+    fills         INTEGER NOT NULL,
+    bought        TEXT NOT NULL,
+    sold          TEXT NOT NULL,
+    bought_usdm   TEXT NOT NULL,
+    sold_usdm     TEXT NOT NULL,
+    fees_usdm     TEXT NOT NULL,
+    fees_ada      TEXT NOT NULL,
+    fees_ada_usdm TEXT NOT NULL
+);
+"""
+"""Each UTC day's running fill totals (`FillTotals`), moved by every counted fill in its
+own transaction: a risk check reads one row instead of the day's fills."""
+
+MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3)
 """Migration N is MIGRATIONS[N - 1]. Append only: a released migration never changes."""
 
 

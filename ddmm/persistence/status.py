@@ -4,7 +4,7 @@ Works whether or not the bot is running (WAL readers never block the writer), on
 read-only connection, so a status check can never change anything. Every figure is named
 for its window, with the same names and the same arithmetic as the running bot's status
 line and `/metrics`: `session_*` since the session started (the first start on the
-database), `today_*` this UTC day of the session, `all_time_*` the whole database.
+database), `today_*` this UTC day, `all_time_*` the whole database.
 Mark-to-market PnL needs a live mid, so only the running bot reports it (`today_pnl_usdm`).
 """
 
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ddmm.domain.orders import OrderState
-from ddmm.oms.pnl import summarize, utc_day_start_ms
+from ddmm.domain.records import utc_day_start_ms
+from ddmm.oms.pnl import summarize
 from ddmm.persistence.readonly import open_readonly
 
 
@@ -38,7 +39,7 @@ def status_report(path: Path, *, now_ms: int | None = None) -> dict[str, Any]:
         orders = db.orders_in_states(OrderState)
         session = db.current_session()
         session_start = session.ts_ms if session is not None else 0
-        today = db.fills(since_ms=max(utc_day_start_ms(now_ms), session_start))
+        today = db.day_totals(utc_day_start_ms(now_ms))
         every_fill = db.fills()
         risk = db.latest_risk_event()
         return {

@@ -21,7 +21,7 @@ import attrs
 import trio
 
 from ddmm.domain.orders import ExchangeStatus, Order, OrderState
-from ddmm.domain.records import DayMark, FillRecord, RiskEventRecord
+from ddmm.domain.records import DAY_MS, DayMark, FillRecord, FillTotals, RiskEventRecord
 from ddmm.errors import (
     DuplicateSubmission,
     ExchangeError,
@@ -198,6 +198,11 @@ class FakeDb:
             self.session = RiskEventRecord(ts_ms=now_ms, kind="session_started",
                                            reason="first start", amount=self._net_total())
         return self.session
+
+    async def day_totals(self, day_start_ms: int) -> FillTotals:
+        await self._io()
+        return FillTotals.of(f for f in self.fill_rows.values()
+                             if day_start_ms <= f.ts_ms < day_start_ms + DAY_MS)
 
     async def fill_count(self, since_ms: int | None = None) -> int:
         await self._io()

@@ -16,11 +16,10 @@ from ddmm.actors.account import Account
 from ddmm.actors.account_inbox import FillsChanged, HaltRequested, ResumeRequested
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory
-from ddmm.domain.records import FillRecord
+from ddmm.domain.records import FillRecord, utc_day_start_ms
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.wire import Balance
 from ddmm.oms.inbox import OmsMsg, RiskUpdate
-from ddmm.oms.pnl import utc_day_start_ms
 from ddmm.oms.risk import RiskLimits, RiskMode
 from ddmm.runtime.latest import LatestValue
 

@@ -28,7 +28,7 @@ from trio.testing import MockClock
 
 from ddmm.app import run_app
 from ddmm.config.load import load_config
-from ddmm.domain.records import FillRecord
+from ddmm.domain.records import FillRecord, FillTotals
 from ddmm.feeds.fake_server import FakeBinance
 from ddmm.feeds.sources import Frame, FrameSource, RecordedTick, payload
 from ddmm.logging import configure_logging
@@ -164,7 +164,7 @@ async def test_x4_a_position_carried_over_midnight_trips_the_daily_loss_limit(
     (mark,) = rows(db, f"SELECT * FROM day_marks WHERE day_start_ms = {MIDNIGHT_MS}")
     assert Decimal(mark["mid"]) == Decimal("0.44005")
     assert carried * Decimal("0.09005") > MAX_DAILY_LOSS, f"carried only {carried} ADA"
-    today_only = mark_to_market([f for f in fills(db) if f.ts_ms >= MIDNIGHT_MS],
+    today_only = mark_to_market(FillTotals.of(f for f in fills(db) if f.ts_ms >= MIDNIGHT_MS),
                                 Decimal("0.35005"))
     assert today_only > -MAX_DAILY_LOSS, "today's fills alone would have tripped it"
     row("X4", "position carried over midnight (virtual time)",

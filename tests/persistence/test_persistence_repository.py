@@ -288,3 +288,24 @@ async def test_latched_events_start_at_the_last_resume_and_day_marks_keep_the_fi
         first = DayMark(day_start_ms=0, ts_ms=10, mid=Decimal("0.45"))
         assert await db.mark_day(first) == first
         assert await db.mark_day(DayMark(day_start_ms=0, ts_ms=20, mid=Decimal("0.5"))) == first
+
+
+async def test_day_totals_are_kept_per_utc_day_as_fills_arrive(
+        config: PersistenceConfig) -> None:
+    day = 86_400_000
+    async with open_persistence(config) as db:
+        await db.record_fill(fill("a", qty="10", ts_ms=day + 5))
+        await db.record_fill(fill("a", qty="10", ts_ms=day + 5))  # replayed: no-op
+        await db.record_fill(fill("b", side="sell", qty="4", ts_ms=day + 6))
+        await db.record_fill(fill("q", qty="99", ts_ms=day + 7, quarantined=True))
+        await db.record_fill(fill("c", qty="1", ts_ms=2 * day + 1))
+        first, second = await db.day_totals(day), await db.day_totals(2 * day)
+    assert (first.fills, first.bought, first.sold, first.fees_ada) == (2, 10, 4, Decimal("0.02"))
+    assert first.bought_usdm == Decimal("5.10") and first.sold_usdm == Decimal("2.04")
+    assert (second.fills, second.net) == (1, 1)
+    with sqlite3.connect(config.path) as conn:  # a database from before the totals
+        conn.execute("DELETE FROM day_totals")
+    async with open_persistence(config) as db:
+        assert await db.day_totals(day) == first
+        await db.record_fill(fill("d", qty="2", ts_ms=day + 9))
+        assert (await db.day_totals(day)).bought == 12

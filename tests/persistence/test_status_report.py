@@ -13,7 +13,7 @@ from ddmm.actors.account import Account
 from ddmm.config.schema import PersistenceConfig
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory
-from ddmm.domain.records import FillRecord
+from ddmm.domain.records import FillRecord, FillTotals
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.wire import Balance
 from ddmm.oms.pnl import summarize
@@ -39,12 +39,12 @@ def fill(trade_id: str, side: str, qty: str, price: str, fee: str, fee_asset: st
 
 
 def test_summary_matches_round_trips_and_charges_every_fee() -> None:
-    summary = summarize([
+    summary = summarize(FillTotals.of([
         fill("b1", "buy", "100", "0.50", "0.1", "ADA", 1),     # fee 0.05 USDM at 0.50
         fill("b2", "buy", "100", "0.48", "0.1", "ADA", 2),     # fee 0.048
         fill("s1", "sell", "150", "0.52", "0.078", "USDM", 3),
         fill("q1", "sell", "999", "9", "0", "USDM", 4, quarantined=True),
-    ])
+    ]))
     assert (summary.fills, summary.bought_ada, summary.sold_ada) == (3, 200, 150)
     assert summary.volume_usdm == Decimal("176.00")
     assert summary.fees_usdm == Decimal("0.176")
@@ -91,5 +91,5 @@ async def test_status_and_the_running_account_report_the_same_figures(tmp_path: 
                       "today_volume_usdm", "today_fees_usdm", "today_realized_pnl_usdm"}
     assert {k: report[k] for k in shared} == {k: running[k] for k in shared}
     assert report["session_position_ada"] == "40" and report["session_fills"] == 2
-    assert report["today_fills"] == 2
+    assert report["today_fills"] == 3  # the UTC day, the fill before the session included
     assert report["all_time_fills"] == 3 and report["all_time_position_ada"] == "540"
