@@ -6,6 +6,11 @@ bech32, not bech32m). It holds 96 bytes: `kL` (clamped scalar, little-endian) �
 (nonce key) ‖ chain code. Derivation follows protocol §7.4; signing §7.5 (an extended key
 signs with `kL` directly instead of hashing a seed, so PyNaCl's seed API cannot be used;
 we compose it from libsodium's scalar primitives and any Ed25519 verifier accepts it).
+
+Hand-written on purpose: the reference `bech32` package caps strings at 90 characters (an
+`xprv` is 165), and pycardano, which has the derivation, pulls in docker, ogmios and
+blockfrost clients the bot must not carry. Both pieces are small and checked against the
+protocol's test vectors (V1–V3) and, independently, against the simulator's own keys.
 """
 
 from __future__ import annotations
