@@ -25,8 +25,8 @@ import trio
 from crash_harness import check_exactly_once, check_no_double_submit, row
 from test_paper_soak_virtual import EngineView
 from trio.testing import MockClock
+from virtual_harness import BotRun, exchange_overrides
 
-from ddmm.app import run_app
 from ddmm.config.load import load_config
 from ddmm.domain.records import FillRecord, FillTotals
 from ddmm.feeds.fake_server import FakeBinance
@@ -127,18 +127,9 @@ async def test_x4_a_position_carried_over_midnight_trips_the_daily_loss_limit(
             serve_sim, config.sim, config.paper, now_ms=virtual_ms,
             reference=ticks_from_source(script.source(0.0), config.feed.max_frame_bytes)))
         trading = load_config(configure, overrides=[
-            *base, "feed.source=live", f"feed.url={fake.url}",
-            f"exchange.rest_url={sim.rest_url}", f"exchange.ws_url={sim.ws_url}",
-            f"exchange.api_key={sim.api_key}", f"exchange.trading_password={sim.trading_password}",
+            *base, "feed.source=live", f"feed.url={fake.url}", *exchange_overrides(sim),
         ], environ={}, dotenv=None)
-        stop, finished = trio.Event(), trio.Event()
-        codes: list[int] = []
-
-        async def bot() -> None:
-            codes.append(await run_app(trading, stop=stop, clock_ms=virtual_ms))
-            finished.set()
-
-        nursery.start_soon(bot)
+        bot = BotRun(nursery, trading, virtual_ms)
         view = EngineView(sim)
         await wait_for(lambda: view.open_count() >= 20, "the full ladder", timeout_s=90,
                        reads_db=False)
@@ -152,13 +143,11 @@ async def test_x4_a_position_carried_over_midnight_trips_the_daily_loss_limit(
             db, "SELECT kind FROM risk_events")), "the daily-loss halt", timeout_s=60,
                        reads_db=True)
         await trio.sleep(5)
-        stop.set()
-        with trio.fail_after(120):
-            await finished.wait()
+        code = await bot.stop()
         counts = check_exactly_once(view, db)  # type: ignore[arg-type]
         check_no_double_submit(db)
         nursery.cancel_scope.cancel()
-    assert codes == [0]
+    assert code == 0
     halts = rows(db, "SELECT ts_ms, reason FROM risk_events WHERE kind = 'daily_loss'")
     assert [h["ts_ms"] >= MIDNIGHT_MS for h in halts] == [True], [dict(h) for h in halts]
     (mark,) = rows(db, f"SELECT * FROM day_marks WHERE day_start_ms = {MIDNIGHT_MS}")

@@ -26,8 +26,8 @@ import pytest
 import trio
 from crash_harness import check_exactly_once, check_no_double_submit, row
 from trio.testing import MockClock
+from virtual_harness import BotRun, exchange_overrides
 
-from ddmm.app import run_app
 from ddmm.config.load import load_config
 from ddmm.feeds.sources import source_for
 from ddmm.logging import configure_logging
@@ -106,25 +106,14 @@ async def test_thirty_virtual_minutes_with_random_faults_end_equal_to_the_exchan
         sim: SimHandle = await nursery.start(partial(
             serve_sim, config.sim, config.paper, reference=reference, now_ms=virtual_ms))
         trading = load_config(ROOT / "conf" / "config.yaml", overrides=[
-            *overrides, f"exchange.rest_url={sim.rest_url}", f"exchange.ws_url={sim.ws_url}",
-            f"exchange.api_key={sim.api_key}", f"exchange.trading_password={sim.trading_password}",
-        ], environ={}, dotenv=None)
-        stop, finished = trio.Event(), trio.Event()
-        codes: list[int] = []
-
-        async def bot() -> None:
-            codes.append(await run_app(trading, stop=stop, clock_ms=virtual_ms))
-            finished.set()
-
-        nursery.start_soon(bot)
+            *overrides, *exchange_overrides(sim)], environ={}, dotenv=None)
+        bot = BotRun(nursery, trading, virtual_ms)
         async with httpx.AsyncClient(base_url=sim.rest_url) as control:
             with trio.move_on_after(VIRTUAL_S):
                 await inject_faults(control, random.Random(5), faults_seen)
             await control.post("/_sim/faults", json=CALM)
         await trio.sleep(20)  # let the last reconcile round settle what the faults hid
-        stop.set()
-        with trio.fail_after(120):
-            await finished.wait()
+        code = await bot.stop()
         view = EngineView(sim)
         counts = check_exactly_once(view, tmp_path / "soak.db")  # type: ignore[arg-type]
         check_no_double_submit(tmp_path / "soak.db")
@@ -132,7 +121,7 @@ async def test_thirty_virtual_minutes_with_random_faults_end_equal_to_the_exchan
         # a place being two requests (build, submit).
         busiest_window = sim.runtime.faults.max_in_window
         nursery.cancel_scope.cancel()
-    assert codes == [0]
+    assert code == 0
     assert len(faults_seen) >= VIRTUAL_S // FAULT_EVERY_S // 2
     assert counts["fills"] > 0, "a soak without fills proves little"
     assert busiest_window <= 10, busiest_window
