@@ -158,7 +158,7 @@ class Wiring:
                 quoter.run, book=self.ticks, inbox=self.quoter_recv, targets=self.oms_send,
                 params=ladder_params_from_config(c.quote, self.session.rules),
                 policy=requote_policy_from_config(c.requote),
-                is_stale=lambda: self.status.stale,
+                is_stale=self._feed_stale,
                 max_jump_bps=Decimal(c.feed.max_jump_bps),
                 ladder_log_interval_s=c.ops.ladder_log_interval_s,
                 clock_ns=lambda: self.clock_ms() * 1_000_000,
@@ -215,6 +215,11 @@ class Wiring:
         """The OMS's non-final orders."""
         return await request(self.oms_send, lambda reply: inbox.SnapshotRequest(reply=reply),
                              timeout_s=APPLY_TIMEOUT_S)
+
+    def _feed_stale(self) -> bool:
+        """The feed's published health; no health yet means stale (fail closed)."""
+        health = self.status.health.peek()
+        return health is None or health.stale
 
     def _fills_changed(self) -> None:
         """A fill was recorded: the account re-checks position and PnL at once."""
