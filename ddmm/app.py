@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import partial
+from urllib.parse import urlsplit
 
 import attrs
 import structlog
@@ -22,7 +23,8 @@ import trio
 
 from ddmm.config import Config, Secret
 from ddmm.domain.market import BookTick
-from ddmm.exchange.session import open_session
+from ddmm.exchange.account_stream import WS_URLS
+from ddmm.exchange.session import ExchangeSession, open_session
 from ddmm.feeds.fake_server import serve_locally
 from ddmm.logging import SecretRedactor, configure_logging
 from ddmm.ops.metrics import BotMetrics
@@ -102,6 +104,8 @@ async def run_app(config: Config, *, stop: trio.Event | None = None,
         metrics = BotMetrics()
         session = await open_session(trading.exchange, rng=random.Random(config.supervisor.seed),
                                      observe=metrics.rest_request)
+        if trading.mode == "live":
+            await _log_live_start(trading, session)
         try:
             code = await _run_tree(Wiring(trading, session, ticks, url, clock_ms, metrics), stop)
         finally:
@@ -109,6 +113,19 @@ async def run_app(config: Config, *, stop: trio.Event | None = None,
                 await session.client.aclose()
         outside.cancel_scope.cancel()
     return code
+
+
+async def _log_live_start(config: Config, session: ExchangeSession) -> None:
+    """Say loudly where real orders are about to go (SPEC §14): the network, the hosts,
+    the account's key hash (its public identity) and its balances."""
+    exchange = config.exchange
+    balances = await session.client.balances()
+    log.warning(
+        "live_trading_starting", network=exchange.network,
+        rest_host=urlsplit(session.client.rest_url).hostname,
+        ws_host=urlsplit(exchange.ws_url or WS_URLS[exchange.network]).hostname,
+        account_key_hash=session.signer.public_key_hash().hex(),
+        balances={b.asset: str(b.free + b.locked) for b in balances})
 
 
 async def _run_tree(wiring: Wiring, stop: trio.Event) -> int:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
 from ddmm.config import Config, load_config
+from ddmm.config.live_guard import check_live_start
 from ddmm.config.show import config_to_yaml
 from ddmm.domain.money import parse_decimal
 from ddmm.errors import ConfigError, DdmmError, InvalidNumber
@@ -41,6 +43,8 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     parser.add_argument("--mode", choices=["paper", "live", "backtest"], default=default(None))
     parser.add_argument("--pretty", action="store_true", default=default(False),
                         help="human-readable logs instead of JSON lines")
+    parser.add_argument("--mainnet", action="store_true", default=default(False),
+                        help="confirm a live start on mainnet (real money)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -171,12 +175,19 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+ALLOW_LOCAL_FEED_ENV = "DDMM_TESTING_ALLOW_LOCAL_FEED"
+"""Test-only: "1" lets a live-mode drill take its feed from a loopback fake Binance (the
+drills have no internet). Never set it for real trading."""
+
+
 def _run(args: argparse.Namespace) -> int:
     from ddmm.app import run_bot
 
     config = load_from_args(args)
     if config.mode == "backtest":
         raise ConfigError("mode: backtest is not available yet (SPEC §1); use paper or live")
+    check_live_start(config, mainnet_flag=args.mainnet,
+                     allow_local_feed=os.environ.get(ALLOW_LOCAL_FEED_ENV) == "1")
     return run_bot(config)
 
 
