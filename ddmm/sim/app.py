@@ -11,7 +11,9 @@ Refusals are `{"error": <text>, "code": <int>}` with the HTTP status of protocol
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from email.utils import formatdate
 from typing import Any, Protocol
 
 import trio
@@ -94,6 +96,13 @@ def _route(endpoint: Endpoint, *, private: bool = True) -> Callable[[Request], A
     """Wrap an endpoint with the fault pipeline, auth and error mapping."""
 
     async def handle(request: Request) -> Response:
+        response = await answer(request)
+        # Our own Date header (hypercorn's is switched off), so a fault can skew it.
+        skew_s = request.app.state.runtime.faults.clock_skew_s
+        response.headers["date"] = formatdate(time.time() + skew_s, usegmt=True)
+        return response
+
+    async def answer(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
         faults = runtime.faults
         if faults.latency_ms:
@@ -123,14 +132,18 @@ def _route(endpoint: Endpoint, *, private: bool = True) -> Callable[[Request], A
 
 
 async def _market_config(request: Request, rt: Runtime, account_id: str) -> Any:
-    return market_config_json(rt.engine.pairs)
+    body: dict[str, Any] = market_config_json(rt.engine.pairs)
+    if rt.faults.price_max_dp is not None:
+        for pair in body["trading_pairs"]:
+            pair["price_max_dp"] = rt.faults.price_max_dp
+    return body
 
 
 async def _operation_key(request: Request, rt: Runtime, account_id: str) -> Any:
     creds = rt.engine.credentials(account_id)
     return {
         "encrypted_operation_key": creds.encrypted_operation_key,
-        "operation_key_hash": creds.operation_key_hash,
+        "operation_key_hash": rt.faults.operation_key_hash or creds.operation_key_hash,
     }
 
 

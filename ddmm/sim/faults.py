@@ -57,6 +57,12 @@ class Faults:
         self.burst: deque[BurstKind] = deque()
         self.drop_account_messages = 0
         self.reject_ws_handshakes = 0
+        self.clock_skew_s = 0.0
+        """Added to the time in every answer's `Date` header (a skewed exchange clock)."""
+        self.operation_key_hash: str | None = None
+        """Served instead of the account's real hash (a key that does not match)."""
+        self.price_max_dp: int | None = None
+        """Served instead of the pairs' price decimals (a market config that moved)."""
         self.rate_limited = 0
         self.max_in_window = 0
         """Most counted requests seen in any 1 s window, accepted or not, for any key."""
@@ -68,7 +74,9 @@ class Faults:
 
         Keys: `rate_limit_per_s` (int > 0), `trading_locked` (bool), `trading_lock_status`
         (int), `latency_ms` (int >= 0), `error_burst` ({"count": int, "kind": "json_5000" |
-        "text_503"}), `drop_account_messages` (int >= 0), `reject_ws_handshakes` (int >= 0).
+        "text_503"}), `drop_account_messages` (int >= 0), `reject_ws_handshakes` (int >= 0),
+        `clock_skew_s` (number), `operation_key_hash` (hex or null), `price_max_dp` (int or
+        null).
         """
         for key, value in changes.items():
             match key:
@@ -88,6 +96,16 @@ class Faults:
                     self.drop_account_messages = _int(key, value, minimum=0)
                 case "reject_ws_handshakes":
                     self.reject_ws_handshakes = _int(key, value, minimum=0)
+                case "clock_skew_s":
+                    if isinstance(value, bool) or not isinstance(value, int | float):
+                        raise ValueError("clock_skew_s: expected a number of seconds")
+                    self.clock_skew_s = float(value)
+                case "operation_key_hash":
+                    if value is not None and not isinstance(value, str):
+                        raise ValueError("operation_key_hash: expected a hex string or null")
+                    self.operation_key_hash = value
+                case "price_max_dp":
+                    self.price_max_dp = None if value is None else _int(key, value, minimum=0)
                 case _:
                     raise ValueError(f"{key}: unknown fault")
 
@@ -149,6 +167,9 @@ class Faults:
             "error_burst_pending": len(self.burst),
             "drop_account_messages": self.drop_account_messages,
             "reject_ws_handshakes": self.reject_ws_handshakes,
+            "clock_skew_s": self.clock_skew_s,
+            "operation_key_hash": self.operation_key_hash,
+            "price_max_dp": self.price_max_dp,
             "rate_limited": self.rate_limited,
             "max_requests_in_window": self.max_in_window,
         }

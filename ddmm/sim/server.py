@@ -148,6 +148,7 @@ async def serve_sim(
     hyper = HypercornConfig()
     hyper.bind = [f"{sim_config.host}:{sim_config.port}"]
     hyper.accesslog = None
+    hyper.include_date_header = False  # the app writes its own (a fault can skew it)
     hyper.errorlog = None
     ws_port = sim_config.port + 1 if sim_config.port else 0
     app: Any = create_app(runtime)  # hypercorn's ASGI protocol types do not cover Starlette

@@ -162,3 +162,26 @@ async def test_exchange_initiated_cancel_is_announced(sim: Sim) -> None:
 async def test_bad_fault_body_is_a_400(sim: Sim) -> None:
     answer = await set_faults(sim, restart="sometimes")
     assert answer.status_code == 400 and "restart" in answer.json()["error"]
+
+
+async def test_preflight_faults_skew_the_date_and_change_key_hash_and_grid(sim: Sim) -> None:
+    """The faults `ddmm doctor` is tested with: a skewed clock, a key hash that does not
+    match the key, a market config whose grid moved."""
+    import time
+    from email.utils import parsedate_to_datetime
+
+    def date_of(response: httpx.Response) -> float:
+        return parsedate_to_datetime(response.headers["date"]).timestamp()
+
+    plain = await sim.client.get("/app/market-config")
+    assert abs(date_of(plain) - time.time()) < 2
+    assert plain.headers.get_list("date") == [plain.headers["date"]]  # one Date header
+    await set_faults(sim, clock_skew_s=30, operation_key_hash="ab" * 28, price_max_dp=3)
+    skewed = await sim.client.get("/app/market-config")
+    assert 28 < date_of(skewed) - time.time() < 32
+    assert skewed.json()["trading_pairs"][0]["price_max_dp"] == 3
+    key = (await sim.client.get("/accounts/operation-key")).json()
+    assert key["operation_key_hash"] == "ab" * 28
+    await set_faults(sim, clock_skew_s=0, operation_key_hash=None, price_max_dp=None)
+    assert (await sim.client.get("/app/market-config")).json()["trading_pairs"][0][
+        "price_max_dp"] == 4
