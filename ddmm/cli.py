@@ -78,6 +78,7 @@ COMMAND_HELP = {
     "stop": "emergency stop: a running bot cancels everything and halts (creates risk.stop_file)",
     "resume": "lift an emergency stop and clear latched halts such as the daily-loss halt",
     "status": "print orders, fills, position and risk events from the database",
+    "doctor": "read-only preflight: credentials, key, market, balances, feed, clock, DB, port",
 }
 
 
@@ -180,6 +181,24 @@ ALLOW_LOCAL_FEED_ENV = "DDMM_TESTING_ALLOW_LOCAL_FEED"
 drills have no internet). Never set it for real trading."""
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    import trio
+
+    from ddmm.doctor import report, run_checks
+    from ddmm.logging import configure_logging
+
+    try:
+        config = load_from_args(args)
+    except ConfigError as exc:
+        print(f"✗ configuration: {exc} — fix: see conf/config.yaml for the allowed values")
+        return EXIT_FAILURE
+    # The checklist is the output; the client's own warnings would only repeat it.
+    configure_logging(level="error", pretty=True, secrets=config.exchange.secret_values())
+    checks = trio.run(run_checks, config)
+    print(report(checks))
+    return 0 if all(check.ok for check in checks) else EXIT_FAILURE
+
+
 def _run(args: argparse.Namespace) -> int:
     from ddmm.app import run_bot
 
@@ -201,6 +220,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "stop": _stop,
     "resume": _resume,
     "status": _status,
+    "doctor": _doctor,
 }
 
 

@@ -13,9 +13,10 @@ import pytest
 
 _GROUPS = {
     "test_drills_crash.py": "crash-drills",
+    "test_drills_doctor.py": "doctor-drills",
+    "test_drills_live.py": "risk-drills",
     "test_drills_exchange.py": "risk-drills",
     "test_drills_exposure.py": "risk-drills",
-    "test_drills_live.py": "risk-drills",
     "test_drills_risk.py": "risk-drills",
     "test_drills_feed.py": "virtual-drills",
     "test_drill_midnight_virtual.py": "virtual-drills",
