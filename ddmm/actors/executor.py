@@ -27,7 +27,7 @@ import trio
 
 from ddmm.actors.account_inbox import ConditionChanged
 from ddmm.domain.market import ADAUSDM, MarketRules
-from ddmm.domain.orders import ExchangeStatus, Order, OrderState
+from ddmm.domain.orders import FINAL_STATES, ExchangeStatus, Order, OrderState
 from ddmm.errors import (
     BuildExpired,
     DuplicateSubmission,
@@ -164,8 +164,8 @@ class Executor:
 
     async def cancel(self, local_id: str, exchange_order_id: str) -> None:
         order = await self._db.get_order(local_id)
-        if order is None:
-            return
+        if order is None or order.state in FINAL_STATES:
+            return  # filled (or settled) while the cancel waited for its token
         self._fault("before_cancel")
         try:
             await self._client.cancel(exchange_order_id)
