@@ -103,8 +103,9 @@ async def run_app(config: Config, *, stop: trio.Event | None = None,
         outside.start_soon(set_on_signals, stop)
         metrics = BotMetrics()
         session = await open_session(trading.exchange, rng=random.Random(config.supervisor.seed),
-                                     observe=metrics.rest_request)
-        if trading.mode == "live":
+                                     observe=metrics.rest_request,
+                                     read_only=trading.mode == "shadow")
+        if trading.mode in ("live", "shadow"):
             await _log_live_start(trading, session)
         try:
             code = await _run_tree(Wiring(trading, session, ticks, url, clock_ms, metrics), stop)
@@ -121,7 +122,8 @@ async def _log_live_start(config: Config, session: ExchangeSession) -> None:
     exchange = config.exchange
     balances = await session.client.balances()
     log.warning(
-        "live_trading_starting", network=exchange.network,
+        "live_trading_starting" if config.mode == "live" else "shadow_starting",
+        network=exchange.network,
         rest_host=urlsplit(session.client.rest_url).hostname,
         ws_host=urlsplit(exchange.ws_url or WS_URLS[exchange.network]).hostname,
         account_key_hash=session.signer.public_key_hash().hex(),

@@ -40,7 +40,8 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
                         action="append", default=[],
                         metavar="KEY=VALUE",
                         help="override one setting, e.g. --set quote.num_layers=5 (repeatable)")
-    parser.add_argument("--mode", choices=["paper", "live", "backtest"], default=default(None))
+    parser.add_argument("--mode", choices=["paper", "live", "shadow", "backtest"],
+                        default=default(None))
     parser.add_argument("--pretty", action="store_true", default=default(False),
                         help="human-readable logs instead of JSON lines")
     parser.add_argument("--mainnet", action="store_true", default=default(False),

@@ -104,3 +104,7 @@ class ServerError(ExchangeError):
 class PersistenceConflict(PersistenceError):
     """One request was refused by the schema (duplicate id, violated constraint, missing
     row): only that request failed; the database and every other write are fine."""
+
+
+class ReadOnlyViolation(DdmmError):
+    """A read-only (shadow) client was asked to call an order endpoint: a bug, refused."""

@@ -29,6 +29,7 @@ from ddmm.actors import (
     outbox,
     quoter,
     reconciler,
+    shadow,
     stop_watch,
 )
 from ddmm.actors.feed import run_feed
@@ -137,6 +138,15 @@ class Wiring:
                          shutdown_s=shutdown_s)
 
     def _order_path(self) -> list[ChildSpec]:
+        if self.config.mode == "shadow":
+            # Read-only: no limiter, executor, outbox or reconciler (its orphan sweep
+            # cancels); the shadow actor decides in the OMS's place and records.
+            return [
+                ChildSpec("persistence", self._start_persistence, shutdown_s=15.0),
+                ChildSpec("shadow", self._start_shadow),
+                ChildSpec("account", self._start_account),
+                ChildSpec("account_watcher", self._start_watcher),
+            ]
         return [
             ChildSpec("persistence", self._start_persistence, shutdown_s=15.0),
             ChildSpec("oms", self._start_oms),
@@ -193,6 +203,13 @@ class Wiring:
                            // max(1, self.config.limiter.cost_cancel),
                            status=self.oms_status)
         await oms.run(actor, self.oms_recv, task_status=task_status)
+
+    async def _start_shadow(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.db is not None
+        actor = shadow.Shadow(db=self.db, policy=requote_policy_from_config(self.config.requote),
+                              limits=risk_limits(self.config), clock_ms=self.clock_ms,
+                              status=self.oms_status)
+        await shadow.run(actor, self.oms_recv, task_status=task_status)
 
     async def _apply(self, local_id: str, event: Any, detail: dict[str, Any]) -> Order:
         return await request(self.oms_send, lambda reply: inbox.ApplyEvent(
@@ -336,7 +353,11 @@ class Wiring:
         tree_stop.set()
 
     async def safe_stop(self, cause: BaseException | None) -> None:
-        """Cancel every open order of the account with our own client, then verify."""
+        """Cancel every open order of the account with our own client, then verify.
+        Shadow mode placed nothing and may not cancel the account's own orders."""
+        if self.config.mode == "shadow":
+            log.info("shadow_stop", cause=repr(cause), order_requests_sent=0)
+            return
         client = self.session.client
         with trio.move_on_after(self.config.risk.shutdown_cancel_deadline_s):
             # The order path may have just spent the budget (the graceful cancel-all);

@@ -49,7 +49,7 @@ from ddmm.oms.messages import (
     ResolveOrder,
     Withdraw,
 )
-from ddmm.oms.risk import RiskLimits, RiskMode, RiskState, Verdict, check_place
+from ddmm.oms.risk import STARTING_RISK, RiskLimits, Verdict, check_place
 from ddmm.oms.states import (
     CancelSent,
     ExchangeReported,
@@ -83,8 +83,6 @@ def limiter_mailbox_size(max_open_orders: int) -> int:
     return 3 * max_open_orders + 16
 
 
-STARTING_RISK = RiskState(mode=RiskMode.HALTED, allowed_sides=frozenset(),
-                          reasons=("waiting for balances",))
 
 
 def event_name(event: OrderEvent) -> str:

@@ -1,5 +1,8 @@
 """The live-mode guard (SPEC §14): real money only with the real market data, on purpose.
 
+Shadow mode (the real account, read-only) needs the live stream too: its decisions are
+only worth watching on real prices. It places nothing, so mainnet needs no `--mainnet`.
+
 A trader's first live minutes are the riskiest of the bot's life. Before a live start
 this refuses, in one line naming the setting to change, every combination that would
 trade real orders on prices that are not the live Binance stream (a recording, a
@@ -25,21 +28,26 @@ def check_live_start(config: Config, *, mainnet_flag: bool, allow_local_feed: bo
     `allow_local_feed` is a test-only switch (the drills have no internet): it lets the
     feed be a loopback fake server, never a recording or a synthetic walk.
     """
-    if config.mode != "live":
+    if config.mode not in ("live", "shadow"):
         if mainnet_flag:
             raise ConfigError("--mainnet is only for --mode live")
         return
     feed = config.feed
     if feed.source != "live":
-        raise ConfigError(f"feed.source: live mode trades on the live Binance stream only, "
-                          f"not {feed.source!r}; set feed.source=live")
+        raise ConfigError(f"feed.source: {config.mode} mode quotes on the live Binance stream "
+                          f"only, not {feed.source!r}; set feed.source=live")
     host = (urlsplit(feed.url).hostname or "").lower()
     on_binance = any(host == d or host.endswith("." + d) for d in BINANCE_STREAM_DOMAINS)
     if not on_binance and not allow_local_feed:
-        raise ConfigError(f"feed.url: live mode needs the Binance stream, not {host or feed.url!r}"
+        raise ConfigError(f"feed.url: {config.mode} mode needs the Binance stream, not "
+                          f"{host or feed.url!r}"
                           f"; set feed.url to wss://stream.binance.com:9443/ws/"
                           f"{feed.symbol.lower()}@bookTicker")
     network = config.exchange.network
+    if config.mode == "shadow":
+        if mainnet_flag:
+            raise ConfigError("--mainnet is only for --mode live (shadow mode places nothing)")
+        return
     if network == "mainnet" and not mainnet_flag:
         raise ConfigError("exchange.network: mainnet trades real money; pass --mainnet on the "
                           "command line to confirm, or set exchange.network=staging")

@@ -90,10 +90,10 @@ def cross_field_problems(config: Config) -> list[str]:
         if low > high
     ]
     credentials = (config.exchange.api_key, config.exchange.trading_password)
-    if config.mode == "live" and None in credentials:
+    if config.mode in ("live", "shadow") and None in credentials:
         problems.append(
-            "exchange: live mode needs DELTADEFI_API_KEY and DELTADEFI_TRADING_PASSWORD "
-            "(environment or .env)"
+            f"exchange: {config.mode} mode needs DELTADEFI_API_KEY and "
+            "DELTADEFI_TRADING_PASSWORD (environment or .env)"
         )
     return problems
 

@@ -16,7 +16,7 @@ from attrs import validators as v
 
 from ddmm.config.secret import Secret
 
-Mode = Literal["paper", "live", "backtest"]
+Mode = Literal["paper", "live", "shadow", "backtest"]
 FeedSource = Literal["live", "replay", "synthetic"]
 Anchor = Literal["touch", "mid"]
 Network = Literal["mainnet", "staging"]

@@ -161,3 +161,19 @@ class FillTotals:
         for fill in fills:
             totals = totals.add(fill)
         return totals
+
+
+@attrs.frozen(kw_only=True)
+class ShadowDecision:
+    """What shadow mode would have done: quote a `ladder` (its levels in `detail`), or
+    send a `place` or a `cancel` (SPEC §14). Nothing of it reached the exchange."""
+
+    ts_ms: int = attrs.field(validator=milliseconds)
+    kind: str = attrs.field(validator=attrs.validators.in_(("ladder", "place", "cancel")))
+    side: Side | None = None
+    price: Decimal | None = None
+    qty: Decimal | None = None
+    layer: int | None = None
+    reason: str | None = None
+    detail: str = "{}"
+    """JSON: a ladder's levels."""

@@ -36,6 +36,7 @@ from ddmm.errors import (
     ExchangeTimeout,
     MalformedResponse,
     OrderNotFound,
+    ReadOnlyViolation,
     TransportError,
 )
 from ddmm.exchange import wire
@@ -60,6 +61,8 @@ REST_URLS: Mapping[str, str] = {
     "staging": "https://api-staging.deltadefi.io",
 }
 PAGE_SIZE = 250
+ORDER_ENDPOINTS = ("/order/",)
+"""Every path that builds, submits or cancels an order."""
 """Largest page the API accepts (SDK docs: limit 1–250)."""
 MAX_PAGES = 1000
 """The API's page limit (1–1000); also stops a server that never reports the last page."""
@@ -84,9 +87,12 @@ class DeltaDeFiClient:
         transport: httpx.AsyncBaseTransport | None = None,
         page_size: int = PAGE_SIZE,
         observe: ObserveRequest | None = None,
+        read_only: bool = False,
     ) -> None:
         self.rest_url = rest_url.rstrip("/")
         self._observe = observe
+        self.read_only = read_only
+        """Shadow mode: every order endpoint (build, submit, cancel, cancel-all) refuses."""
         self._api_key = api_key
         self._timeout_s = timeout_s
         self._sign = sign_tx_hex
@@ -106,6 +112,7 @@ class DeltaDeFiClient:
         sign_tx_hex: SignTx | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         observe: ObserveRequest | None = None,
+        read_only: bool = False,
     ) -> DeltaDeFiClient:
         """A client for `config.rest_url`, or the network's official URL when it is unset."""
         if config.api_key is None:
@@ -116,6 +123,7 @@ class DeltaDeFiClient:
             timeout_s=config.request_timeout_s,
             sign_tx_hex=sign_tx_hex,
             observe=observe,
+            read_only=read_only,
             transport=transport,
         )
 
@@ -275,6 +283,8 @@ class DeltaDeFiClient:
         """One request: JSON body on 2xx, a typed exception otherwise. An `expected`
         answer is the caller's normal case: raised without a warning."""
         where = f"{method} {path}"
+        if self.read_only and path.startswith(ORDER_ENDPOINTS):
+            raise ReadOnlyViolation(f"{where}: a read-only client never calls order endpoints")
         response: httpx.Response | None = None
         failure: TransportError | None = None
         began_s = trio.current_time()

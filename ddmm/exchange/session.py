@@ -33,11 +33,12 @@ class ExchangeSession:
 
 
 async def open_session(config: ExchangeConfig, *, rng: random.Random,
-                       observe: ObserveRequest | None = None) -> ExchangeSession:
+                       observe: ObserveRequest | None = None,
+                       read_only: bool = False) -> ExchangeSession:
     """Connect, decrypt the operation key and read the market; the caller closes the client."""
     if config.trading_password is None:
         raise ConfigError("exchange.trading_password: required (DELTADEFI_TRADING_PASSWORD)")
-    client = DeltaDeFiClient.from_config(config, observe=observe)
+    client = DeltaDeFiClient.from_config(config, observe=observe, read_only=read_only)
     backoff = Backoff(1.0, 10.0, rng=rng)
     try:
         rules = await until_ready(partial(client.market_rules, config.symbol),

@@ -57,6 +57,11 @@ class RiskState:
         return self.mode is RiskMode.HALTED
 
 
+STARTING_RISK = RiskState(mode=RiskMode.HALTED, allowed_sides=frozenset(),
+                          reasons=("waiting for balances",))
+"""Before the account's first assessment nothing may be placed (fail closed)."""
+
+
 @attrs.frozen
 class Verdict:
     allowed: bool

@@ -24,7 +24,7 @@ import trio
 
 from ddmm.config.schema import PersistenceConfig
 from ddmm.domain.orders import LIVE_STATES, OrderState
-from ddmm.domain.records import DayMark, FillRecord, FillTotals, RiskEventRecord
+from ddmm.domain.records import DayMark, FillRecord, FillTotals, RiskEventRecord, ShadowDecision
 from ddmm.errors import PersistenceError
 from ddmm.persistence import queries
 from ddmm.persistence.records import (
@@ -89,6 +89,11 @@ class Persistence:
 
     async def record_risk_event(self, event: RiskEventRecord) -> None:
         await self._db.submit(functools.partial(queries.record_risk_event, event=event))
+
+    async def record_shadow(self, decisions: Iterable[ShadowDecision]) -> None:
+        """Store what shadow mode would have done (one transaction)."""
+        await self._db.submit(functools.partial(queries.record_shadow,
+                                                decisions=tuple(decisions)))
 
     async def set_kv(self, key: str, value: str) -> None:
         await self._db.submit(functools.partial(queries.set_kv, key=key, value=value))

@@ -127,7 +127,24 @@ CREATE TABLE day_totals (
 """Each UTC day's running fill totals (`FillTotals`), moved by every counted fill in its
 own transaction: a risk check reads one row instead of the day's fills."""
 
-MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3)
+_MIGRATION_4 = """
+CREATE TABLE shadow_decisions (
+    id     INTEGER PRIMARY KEY,
+    ts_ms  INTEGER NOT NULL,
+    kind   TEXT NOT NULL CHECK (kind IN ('ladder', 'place', 'cancel')),
+    side   TEXT CHECK (side IN ('buy', 'sell')),
+    price  TEXT,
+    qty    TEXT,
+    layer  INTEGER,
+    reason TEXT,
+    detail TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(detail))
+);
+CREATE INDEX shadow_decisions_by_time ON shadow_decisions (ts_ms);
+"""
+"""Shadow mode's record (SPEC §14): every ladder it would quote and every place and cancel
+it would send, kept apart from the orders table so nothing imagined can pass for real."""
+
+MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4)
 """Migration N is MIGRATIONS[N - 1]. Append only: a released migration never changes."""
 
 

@@ -21,7 +21,14 @@ import attrs
 import trio
 
 from ddmm.domain.orders import ExchangeStatus, Order, OrderState
-from ddmm.domain.records import DAY_MS, DayMark, FillRecord, FillTotals, RiskEventRecord
+from ddmm.domain.records import (
+    DAY_MS,
+    DayMark,
+    FillRecord,
+    FillTotals,
+    RiskEventRecord,
+    ShadowDecision,
+)
 from ddmm.errors import (
     DuplicateSubmission,
     ExchangeError,
@@ -85,6 +92,7 @@ class FakeDb:
         self.risk_events: list[RiskEventRecord] = []
         self.session: RiskEventRecord | None = None
         self.day_marks: dict[int, DayMark] = {}
+        self.shadow: list[ShadowDecision] = []
 
     async def _io(self) -> None:
         if self.latency_s:
@@ -185,6 +193,11 @@ class FakeDb:
     async def record_risk_event(self, event: RiskEventRecord) -> None:
         await self._io()
         self.risk_events.append(event)
+
+    async def record_shadow(self, decisions: Iterable[ShadowDecision]) -> None:
+        rows = list(decisions)
+        await self._io()
+        self.shadow.extend(rows)
 
     def _net_total(self) -> Decimal:
         return sum((f.qty if f.side == "buy" else -f.qty

@@ -61,7 +61,7 @@ def test_dotenv_supplies_secrets_and_real_environment_wins(tmp_path: Path) -> No
         ("quote:\n  reserve: 2\n", "quote.reserve", "must be < 1"),
         ("quote:\n  num_layers: 0\n", "quote.num_layers", "must be >= 1"),
         ("quote:\n  nm_layers: 3\n", "quote.nm_layers", "unknown key"),
-        ("mode: papr\n", "mode", "one of paper, live, backtest"),
+        ("mode: papr\n", "mode", "one of paper, live, shadow, backtest"),
         ("limiter:\n  capacity: 1_000\n", "limiter.capacity", "expected an integer"),
     ],
 )

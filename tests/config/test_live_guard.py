@@ -56,3 +56,15 @@ def test_paper_mode_is_untouched_and_mainnet_flag_needs_live() -> None:
     check_live_start(paper, mainnet_flag=False)
     with pytest.raises(ConfigError, match="--mainnet"):
         check_live_start(paper, mainnet_flag=True)
+
+
+def test_shadow_mode_needs_the_live_stream_but_no_mainnet_confirmation() -> None:
+    def shadow(*overrides: str) -> Config:
+        return load_config(None, overrides=["mode=shadow", *overrides], environ=CREDENTIALS,
+                           dotenv=None)
+
+    with pytest.raises(ConfigError, match=r"^feed\.source: shadow mode"):
+        check_live_start(shadow(), mainnet_flag=False)
+    check_live_start(shadow(*LIVE_FEED, "exchange.network=mainnet"), mainnet_flag=False)
+    with pytest.raises(ConfigError, match="places nothing"):
+        check_live_start(shadow(*LIVE_FEED), mainnet_flag=True)

@@ -26,6 +26,7 @@ from ddmm.errors import (
     ExchangeTimeout,
     MalformedResponse,
     OrderNotFound,
+    ReadOnlyViolation,
     SigningError,
     TransportError,
 )
@@ -308,3 +309,15 @@ def test_from_config_uses_official_url_unless_overridden() -> None:
     assert local.rest_url == BASE
     with pytest.raises(ConfigError):
         DeltaDeFiClient.from_config(ExchangeConfig())
+
+
+@pytest.mark.parametrize(("call", "args"), [
+    ("cancel_all", ("ADAUSDM",)), ("cancel", ("X1",)), ("submit_signed", ("X1", "84a0")),
+])
+async def test_a_read_only_client_never_sends_an_order_request(call: str, args: tuple[str, ...]
+                                                                ) -> None:
+    ex = Exchange({})
+    async with ex.client(read_only=True) as client:
+        with pytest.raises(ReadOnlyViolation, match="never calls order endpoints"):
+            await getattr(client, call)(*args)
+    assert ex.requests == []
