@@ -140,3 +140,18 @@ def test_a_busy_ops_port_is_named(doctor: Doctor) -> None:
     assert code == 1 and failing(lines) == [
         f"✗ ops port: 127.0.0.1:{doctor.ops_port} is busy (Address already in use) — fix: "
         "stop what uses it or set ops.port"]
+
+
+def test_three_faults_at_once_are_each_named(doctor: Doctor) -> None:
+    doctor.sim.set_faults(clock_skew_s=5, price_max_dp=3)
+    try:
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", doctor.ops_port))
+            squatter.listen()
+            code, lines = doctor.run()
+    finally:
+        doctor.sim.set_faults(clock_skew_s=0, price_max_dp=None)
+    print("\n".join(lines))
+    assert code == 1
+    assert [line.split(":")[0] for line in failing(lines)] == [
+        "✗ market config", "✗ clock", "✗ ops port"]
