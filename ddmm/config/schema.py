@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import attrs
 from attrs import validators as v
@@ -45,6 +45,11 @@ class ReplayConfig:
     loop: bool = True
 
 
+Regime = Literal["walk", "calm", "trend", "volatile", "crash", "gaps"]
+"""Synthetic market regimes (SPEC §13); their shapes are in `ddmm/feeds/regimes.py`."""
+REGIME_NAMES: tuple[str, ...] = get_args(Regime)
+
+
 @attrs.frozen(kw_only=True)
 class SyntheticConfig:
     """Seeded random-walk book for tests and offline runs."""
@@ -55,6 +60,8 @@ class SyntheticConfig:
     spread_ticks: int = attrs.field(default=1, validator=v.ge(1))
     volatility_bps_per_s: float = attrs.field(default=5.0, validator=_nonneg)
     rate_hz: float = attrs.field(default=20.0, validator=_pos)
+    regime: Regime = "walk"
+    """walk | calm | trend | volatile | crash | gaps (SPEC §13, `ddmm/feeds/regimes.py`)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -24,6 +24,7 @@ import trio
 
 from ddmm.config.schema import FeedConfig, ReplayConfig, SyntheticConfig
 from ddmm.domain.money import ceil_to, floor_to
+from ddmm.feeds.regimes import Gaps, log_drift_per_s, regime_shape, volatility_per_s
 
 ADA_TICK = Decimal("0.0001")
 """Price grid of ADAUSDT; rescaled replays are snapped to it."""
@@ -136,27 +137,33 @@ def replay_source(config: ReplayConfig, *, symbol: str | None = None) -> FrameSo
 
 
 def synthetic_source(config: SyntheticConfig, *, symbol: str) -> FrameSource:
-    """A seeded geometric random walk: `rate_hz` updates/s, `volatility_bps_per_s` σ.
+    """A seeded geometric random walk shaped by `config.regime` (`feeds/regimes.py`):
+    `rate_hz` updates/s, the regime's volatility and drift, its crash or feed silences.
 
     The latent price is a float in tick units (generator state only); every emitted price
     is an exact multiple of `config.tick`, the ask `spread_ticks` above the floored bid.
     """
     dt_s = 1.0 / config.rate_hz
-    sigma = config.volatility_bps_per_s / 1e4 * math.sqrt(dt_s)
+    shape = regime_shape(config.regime, config.volatility_bps_per_s)
     spread = config.tick * config.spread_ticks
     places = max(0, -int(config.tick.as_tuple().exponent))
 
     async def frames() -> AsyncIterator[Frame]:
         rng = random.Random(config.seed)
+        gaps = Gaps(random.Random(f"{config.seed}-gaps")) if shape.gaps else None
         level = float(config.start_price / config.tick)
         step = 0
+        t_s = 0.0
         while True:
-            await trio.sleep(dt_s)
+            silence = gaps.silence_at(t_s) if gaps is not None else 0.0
+            await trio.sleep(dt_s + silence)
+            t_s += dt_s + silence
             step += 1
-            level *= math.exp(rng.gauss(0.0, sigma))
+            sigma = volatility_per_s(shape, t_s) * math.sqrt(dt_s)
+            level *= math.exp(log_drift_per_s(shape, t_s) * dt_s + rng.gauss(0.0, sigma))
             bid = config.tick * max(1, math.floor(level))
             tick = RecordedTick(
-                recv_ns=round(step * dt_s * 1e9),
+                recv_ns=round(t_s * 1e9),
                 update_id=step,
                 symbol=symbol,
                 bid=f"{bid:.{places}f}",
