@@ -26,7 +26,7 @@ from ddmm.config.schema import PersistenceConfig
 from ddmm.domain.orders import LIVE_STATES, OrderState
 from ddmm.domain.records import DayMark, FillRecord, FillTotals, RiskEventRecord, ShadowDecision
 from ddmm.errors import PersistenceError
-from ddmm.persistence import queries
+from ddmm.persistence import queries, shadow_queries
 from ddmm.persistence.records import (
     BalanceRecord,
     OrderEventRecord,
@@ -92,7 +92,7 @@ class Persistence:
 
     async def record_shadow(self, decisions: Iterable[ShadowDecision]) -> None:
         """Store what shadow mode would have done (one transaction)."""
-        await self._db.submit(functools.partial(queries.record_shadow,
+        await self._db.submit(functools.partial(shadow_queries.record_shadow,
                                                 decisions=tuple(decisions)))
 
     async def set_kv(self, key: str, value: str) -> None:

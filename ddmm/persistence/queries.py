@@ -22,7 +22,6 @@ from ddmm.domain.records import (
     FillRecord,
     FillTotals,
     RiskEventRecord,
-    ShadowDecision,
     utc_day_start_ms,
 )
 from ddmm.domain.records import net_position as domain_net_position
@@ -288,21 +287,6 @@ def mark_day(conn: sqlite3.Connection, mark: DayMark) -> DayMark:
     row = conn.execute("SELECT day_start_ms, ts_ms, mid FROM day_marks WHERE day_start_ms = ?",
                        (mark.day_start_ms,)).fetchone()
     return DayMark(day_start_ms=row[0], ts_ms=row[1], mid=Decimal(row[2]))
-
-
-def record_shadow(conn: sqlite3.Connection, decisions: Iterable[ShadowDecision]) -> None:
-    conn.executemany(
-        "INSERT INTO shadow_decisions (ts_ms, kind, side, price, qty, layer, reason, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(d.ts_ms, d.kind, d.side, None if d.price is None else dec(d.price),
-          None if d.qty is None else dec(d.qty), d.layer, d.reason, d.detail)
-         for d in decisions])
-
-
-def shadow_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    """Shadow decisions by kind."""
-    rows = conn.execute("SELECT kind, COUNT(*) FROM shadow_decisions GROUP BY kind")
-    return {str(kind): int(count) for kind, count in rows}
 
 
 def set_kv(conn: sqlite3.Connection, key: str, value: str) -> None:
