@@ -239,6 +239,11 @@ class SimConfig:
     taker_size_sigma: float = attrs.field(default=1.0, validator=_nonneg)
     arb_delay_ms: int = attrs.field(default=200, validator=_nonneg)
     commission_bps: int = attrs.field(default=10, validator=_nonneg)
+    outside_levels: int = attrs.field(default=5, validator=_nonneg)
+    outside_spread_bps: Decimal = attrs.field(default=Decimal("15"), validator=_nonneg)
+    outside_step_bps: Decimal = attrs.field(default=Decimal("5"), validator=_nonneg)
+    outside_depth: Decimal = attrs.field(default=Decimal("0"), validator=_nonneg)
+    """ADA per outside level (the other makers, SPEC §9); 0 leaves the book to our orders."""
     legacy_key_blob: bool = False
     """Serve the operation key in the legacy (no-salt) blob format, as older accounts have."""
     rate_limit_per_s: int = attrs.field(default=20, validator=_pos)

@@ -39,6 +39,7 @@ from ddmm.sim.model import (
     SimOrder,
     Status,
 )
+from ddmm.sim.outside import OutsideBook, outside_book
 from ddmm.sim.state import ExchangeState
 from ddmm.sim.txcodec import LedgerTxCodec, TxCodec
 from ddmm.sim.validate import order_terms, parse_build
@@ -269,16 +270,16 @@ class SimExchange:
         return floor_to(ref.mid, self._state.pairs[symbol].tick) if ref else Decimal(0)
 
     def depth(self, symbol: str) -> dict[str, list[tuple[Decimal, Decimal]]]:
-        """Aggregated levels per side, best first (bids descending, asks ascending)."""
+        """Aggregated levels of the combined book (ours and outside) per side, best first."""
         book = self._book(symbol)
-        result: dict[str, list[tuple[Decimal, Decimal]]] = {"buy": [], "sell": []}
-        for side, levels in result.items():
+        outside = self._outside(self._state.pairs[symbol])
+        result: dict[str, list[tuple[Decimal, Decimal]]] = {}
+        for side in ("buy", "sell"):
+            totals: dict[Decimal, Decimal] = dict(outside.levels(side))
             for order_id in book.ids(side):
                 order = self._state.orders[order_id]
-                if levels and levels[-1][0] == order.price:
-                    levels[-1] = (order.price, levels[-1][1] + order.remaining)
-                else:
-                    levels.append((order.price, order.remaining))
+                totals[order.price] = totals.get(order.price, Decimal(0)) + order.remaining
+            result[side] = sorted(totals.items(), reverse=side == "buy")
         return result
 
     # -- time and the reference ------------------------------------------------------------
@@ -348,8 +349,19 @@ class SimExchange:
         self._state.flush()
 
     def _would_match(self, side: str, price: Decimal, pair: PairSpec) -> bool:
-        best = self._state.books[pair.symbol].best("sell" if side == "buy" else "buy")
-        return best is not None and (price >= best if side == "buy" else price <= best)
+        """Would `price` cross the best opposite price, ours or the outside book's?"""
+        opposite = "sell" if side == "buy" else "buy"
+        prices = (
+            self._state.books[pair.symbol].best(opposite),
+            self._outside(pair).best(opposite),
+        )
+        return any(
+            best is not None and (price >= best if side == "buy" else price <= best)
+            for best in prices
+        )
+
+    def _outside(self, pair: PairSpec) -> OutsideBook:
+        return outside_book(self._flow.references.get(pair.symbol), self.config, pair.tick)
 
     def _terms(self, request: BuildRequest, pair: PairSpec) -> tuple[Decimal, Decimal]:
         """(limit price, base size) of `request` against the book as it stands."""

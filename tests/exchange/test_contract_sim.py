@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import attrs
 import pytest
 import trio
-from contract_support import SYMBOL, USDM_UNIT, ContractSim, start_contract_sim
+from contract_support import QUIET, SYMBOL, USDM_UNIT, ContractSim, start_contract_sim
 
 from ddmm.domain.money import floor_to
 from ddmm.domain.orders import ExchangeStatus
@@ -158,6 +159,25 @@ async def test_build_refusals_map_to_typed_errors(
     with pytest.raises(error) as info:
         await sim.client.build(request_)
     assert getattr(info.value, "code", None) == code
+
+
+async def test_post_only_buy_far_through_the_market_is_refused_not_filled(
+    nursery: trio.Nursery,
+) -> None:
+    """The reported case: market at 0.45, a post-only buy at 0.99 must not rest or fill."""
+    config = attrs.evolve(QUIET, outside_depth=D(1000))
+    sim = await start_contract_sim(nursery, config)
+    try:
+        sim.reference("0.4500", "0.4501")
+        with pytest.raises(InvalidOrder) as info:
+            await sim.client.build(buy("0.99", "10", post_only=True))
+        assert info.value.code == 4104
+        sim.advance_ms(1000)
+        assert await sim.client.open_orders(SYMBOL) == ()
+        assert await sim.client.trades(SYMBOL) == ()
+        assert (await balances(sim))["USDM"][1] == 0  # nothing left locked
+    finally:
+        await sim.aclose()
 
 
 async def test_cancel_one_then_cancel_all_then_nothing_left(sim: ContractSim) -> None:

@@ -1,0 +1,59 @@
+"""The other makers of the market: an outside book that follows the reference (SPEC §9).
+
+The real ADAUSDM book is not ours alone. The simulator stands in for the other makers
+with `outside_levels` levels per side: the first `outside_spread_bps` beyond the
+Binance bid (for bids) or ask (for asks), each further level `outside_step_bps` beyond
+the last, every level `outside_depth` ADA. Prices round away from the mid onto the tick
+grid, so an outside level is never better than its formula says. `outside_depth` 0 (or
+no reference yet) means an empty outside book.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import attrs
+
+from ddmm.config.schema import SimConfig
+from ddmm.domain.money import ceil_to, floor_to
+from ddmm.sim.takers import Reference
+
+_BPS = Decimal(10_000)
+
+
+@attrs.frozen
+class OutsideBook:
+    """Outside levels per side, best first: (price, quantity)."""
+
+    bids: tuple[tuple[Decimal, Decimal], ...] = ()
+    asks: tuple[tuple[Decimal, Decimal], ...] = ()
+
+    def levels(self, side: str) -> tuple[tuple[Decimal, Decimal], ...]:
+        return self.bids if side == "buy" else self.asks
+
+    def best(self, side: str) -> Decimal | None:
+        """Best outside price of `side` ("buy" = bids), or None when it is empty."""
+        levels = self.levels(side)
+        return levels[0][0] if levels else None
+
+
+def outside_book(reference: Reference | None, config: SimConfig, tick: Decimal) -> OutsideBook:
+    """The outside book `config` places around `reference` on a grid of `tick`."""
+    if reference is None or config.outside_depth == 0 or config.outside_levels == 0:
+        return OutsideBook()
+    offsets = [
+        (config.outside_spread_bps + level * config.outside_step_bps) / _BPS
+        for level in range(config.outside_levels)
+    ]
+    bids = [floor_to(reference.bid * (1 - offset), tick) for offset in offsets]
+    asks = [ceil_to(reference.ask * (1 + offset), tick) for offset in offsets]
+    depth = config.outside_depth
+    return OutsideBook(
+        bids=tuple((price, depth) for price in _distinct(bids) if price > 0),
+        asks=tuple((price, depth) for price in _distinct(asks)),
+    )
+
+
+def _distinct(prices: list[Decimal]) -> list[Decimal]:
+    """`prices` without repeats, in order (close levels can round onto one tick)."""
+    return list(dict.fromkeys(prices))
