@@ -47,20 +47,5 @@ class Book:
         """Ids of `side` in priority order (a copy: callers may fill while iterating)."""
         return iter([key[2] for key in self._sides[side]])
 
-    def crossing(self, taker_side: str, limit: Decimal | None) -> Iterator[str]:
-        """Resting ids an incoming `taker_side` order at `limit` may trade with, best first.
-
-        A buy takes asks priced <= limit, a sell takes bids priced >= limit; None = any.
-        """
-        maker_side = "sell" if taker_side == "buy" else "buy"
-        for price, _seq, order_id in list(self._sides[maker_side]):
-            actual = -price if maker_side == "buy" else price
-            if limit is not None and (
-                (taker_side == "buy" and actual > limit)
-                or (taker_side == "sell" and actual < limit)
-            ):
-                return
-            yield order_id
-
     def __len__(self) -> int:
         return sum(len(keys) for keys in self._sides.values())

@@ -39,7 +39,7 @@ from ddmm.sim.model import (
     SimOrder,
     Status,
 )
-from ddmm.sim.outside import OutsideBook, outside_book
+from ddmm.sim.outside import priority
 from ddmm.sim.state import ExchangeState
 from ddmm.sim.txcodec import LedgerTxCodec, TxCodec
 from ddmm.sim.validate import order_terms, parse_build
@@ -272,7 +272,7 @@ class SimExchange:
     def depth(self, symbol: str) -> dict[str, list[tuple[Decimal, Decimal]]]:
         """Aggregated levels of the combined book (ours and outside) per side, best first."""
         book = self._book(symbol)
-        outside = self._outside(self._state.pairs[symbol])
+        outside = self._flow.outside(symbol)
         result: dict[str, list[tuple[Decimal, Decimal]]] = {}
         for side in ("buy", "sell"):
             totals: dict[Decimal, Decimal] = dict(outside.levels(side))
@@ -353,30 +353,40 @@ class SimExchange:
         opposite = "sell" if side == "buy" else "buy"
         prices = (
             self._state.books[pair.symbol].best(opposite),
-            self._outside(pair).best(opposite),
+            self._flow.outside(pair.symbol).best(opposite),
         )
         return any(
             best is not None and (price >= best if side == "buy" else price <= best)
             for best in prices
         )
 
-    def _outside(self, pair: PairSpec) -> OutsideBook:
-        return outside_book(self._flow.references.get(pair.symbol), self.config, pair.tick)
 
     def _terms(self, request: BuildRequest, pair: PairSpec) -> tuple[Decimal, Decimal]:
         """(limit price, base size) of `request` against the book as it stands."""
         opposite = "sell" if request.side == "buy" else "buy"
-        book = self._state.books[pair.symbol]
-        return order_terms(request, pair, [self._state.orders[i].price for i in book.ids(opposite)])
+        ours = self._flow.ours_in_priority(pair.symbol, opposite)
+        makers = priority(opposite, ours, self._flow.outside(pair.symbol))
+        return order_terms(request, pair, [maker.price for maker in makers])
 
     def _match_incoming(self, order: SimOrder, now_ms: int) -> SimOrder:
-        """Fill `order` as taker against resting orders at their prices, best first."""
-        for resting_id in self._state.books[order.symbol].crossing(order.side, order.price):
-            if order.status is not Status.OPEN:
+        """Fill `order` as taker against the combined book (resting orders and the outside
+        levels) at the makers' prices, best first, up to its limit."""
+        maker_side = "sell" if order.side == "buy" else "buy"
+        ours = self._flow.ours_in_priority(order.symbol, maker_side)
+        for maker in priority(maker_side, ours, self._flow.outside(order.symbol)):
+            if order.status is not Status.OPEN or not _within(order, maker.price):
                 break
-            resting = self._state.orders[resting_id]
-            if resting.id == order.id:
+            if maker.order_id is None:
+                order = self._state.fill(
+                    order,
+                    qty=min(order.remaining, maker.outside_qty),
+                    price=maker.price,
+                    role="taker",
+                    counter_id=self._state.new_id(),
+                    now_ms=now_ms,
+                )
                 continue
+            resting = self._state.orders[maker.order_id]
             qty = min(order.remaining, resting.remaining)
             self._state.fill(
                 resting,
@@ -395,3 +405,8 @@ class SimExchange:
                 now_ms=now_ms,
             )
         return order
+
+
+def _within(order: SimOrder, price: Decimal) -> bool:
+    """May `order` trade at `price`: at or better than its limit (a market order's cap)?"""
+    return price <= order.price if order.side == "buy" else price >= order.price

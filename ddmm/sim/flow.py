@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from ddmm.config.schema import SimConfig
 from ddmm.sim.model import SimOrder, Status
+from ddmm.sim.outside import OutsideBook, outside_book, priority
 from ddmm.sim.state import ExchangeState
 from ddmm.sim.takers import Reference, TakerClock, arb_crossed, intensity
 
@@ -64,10 +65,28 @@ class MarketFlow:
         self._last_ms = now_ms
         self._state.flush()
 
+    def outside(self, symbol: str) -> OutsideBook:
+        """The other makers' levels around the current reference (SPEC §9)."""
+        tick = self._state.pairs[symbol].tick
+        return outside_book(self.references.get(symbol), self._config, tick)
+
+    def ours_in_priority(self, symbol: str, maker_side: str) -> list[tuple[str, Decimal]]:
+        """(id, price) of our resting `maker_side` orders, best first."""
+        orders = self._state.orders
+        return [(i, orders[i].price) for i in self._state.books[symbol].ids(maker_side)]
+
     def _rates(self, symbol: str) -> dict[str, float]:
+        """Taker arrival rate per maker side, from the combined book's best price; a side
+        without our orders gets none (its takers would only meet the other makers)."""
         book = self._state.books[symbol]
         ref = self.references.get(symbol)
-        return {side: intensity(self._config, side, book.best(side), ref) for side in _SIDES}
+        outside = self.outside(symbol)
+        rates = {}
+        for side in _SIDES:
+            ours = book.best(side)
+            best = next(priority(side, [("", ours)], outside)).price if ours is not None else None
+            rates[side] = intensity(self._config, side, best, ref)
+        return rates
 
     def _next_arb(self, symbol: str) -> tuple[float, str] | None:
         due = [
@@ -118,13 +137,19 @@ class MarketFlow:
         )
 
     def _sweep(self, symbol: str, maker_side: str, at_ms: int) -> None:
-        """A random taker eats our `maker_side` levels from the best, lognormal size."""
+        """A random taker of lognormal size eats the combined `maker_side` book from the
+        best: an outside level priced better than ours (or equal) is eaten first."""
         pair = self._state.pairs[symbol]
         size = self._clocks[symbol].draw_size(pair.base.step)
         counter_id = self._state.new_id()
-        for order_id in self._state.books[symbol].ids(maker_side):
+        ours = self.ours_in_priority(symbol, maker_side)
+        for maker in priority(maker_side, ours, self.outside(symbol)):
             if size <= 0:
                 break
+            if maker.order_id is None:
+                size -= min(size, maker.outside_qty)
+                continue
+            order_id = maker.order_id
             order = self._state.orders[order_id]
             qty = min(size, order.remaining)
             self._state.fill(

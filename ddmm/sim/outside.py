@@ -6,10 +6,14 @@ Binance bid (for bids) or ask (for asks), each further level `outside_step_bps` 
 the last, every level `outside_depth` ADA. Prices round away from the mid onto the tick
 grid, so an outside level is never better than its formula says. `outside_depth` 0 (or
 no reference yet) means an empty outside book.
+
+The other makers are modelled as refilling at once: every taker meets their full depth,
+and at one price they rested before us, so they are filled first (`priority`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 import attrs
@@ -57,3 +61,33 @@ def outside_book(reference: Reference | None, config: SimConfig, tick: Decimal) 
 def _distinct(prices: list[Decimal]) -> list[Decimal]:
     """`prices` without repeats, in order (close levels can round onto one tick)."""
     return list(dict.fromkeys(prices))
+
+
+@attrs.frozen
+class Maker:
+    """One place a taker can trade in the combined book: our order, or an outside level."""
+
+    price: Decimal
+    order_id: str | None
+    """Our resting order; None for an outside level of `outside_qty`."""
+    outside_qty: Decimal = Decimal(0)
+
+
+def priority(
+    maker_side: str, ours: Iterable[tuple[str, Decimal]], outside: OutsideBook
+) -> Iterator[Maker]:
+    """The combined `maker_side` book best first: our (order id, price) pairs, already in
+    price-time order, merged with the outside levels, which go first at an equal price."""
+    levels = list(outside.levels(maker_side))
+    for order_id, price in ours:
+        while levels and not _better(maker_side, price, levels[0][0]):
+            level_price, qty = levels.pop(0)
+            yield Maker(level_price, None, qty)
+        yield Maker(price, order_id)
+    for level_price, qty in levels:
+        yield Maker(level_price, None, qty)
+
+
+def _better(maker_side: str, price: Decimal, than: Decimal) -> bool:
+    """Is `price` strictly better for a taker than `than` on `maker_side`?"""
+    return price > than if maker_side == "buy" else price < than

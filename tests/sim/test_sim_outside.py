@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from ddmm.config.schema import SimConfig
@@ -12,8 +13,8 @@ from ddmm.exchange.signing import OperationKeySigner
 from ddmm.sim.accounts import Credentials
 from ddmm.sim.engine import SimExchange
 from ddmm.sim.ledger_tx import make_test_account
-from ddmm.sim.model import SimError
-from ddmm.sim.outside import outside_book
+from ddmm.sim.model import SimError, Status
+from ddmm.sim.outside import outside_book, priority
 from ddmm.sim.takers import Reference
 
 D = Decimal
@@ -71,8 +72,8 @@ class Market:
         self.signer = OperationKeySigner.from_xprv(keys.xprv)
         self.engine.on_reference(D("0.4500"), D("0.4502"), T0)
 
-    def place(self, side: str, price: str, *, post_only: bool = True) -> str:
-        body = {"symbol": "ADAUSDM", "side": side, "type": "limit", "base_quantity": "100",
+    def place(self, side: str, price: str, *, qty: str = "100", post_only: bool = True) -> str:
+        body = {"symbol": "ADAUSDM", "side": side, "type": "limit", "base_quantity": qty,
                 "price": price, "post_only": post_only}
         order_id, tx_hex = self.engine.build(self.account, body, T0)
         self.engine.submit(self.account, order_id, self.signer.sign_tx_hex(tx_hex), T0)
@@ -118,3 +119,43 @@ def test_depth_shows_our_orders_and_the_outside_levels_in_one_book() -> None:
         (D("0.4491"), D(1000)),
     ]
     assert depth["sell"] == [(D("0.4507"), D(1100)), (D("0.4509"), D(1000)), (D("0.4512"), D(1000))]
+
+
+def test_priority_puts_the_outside_level_first_at_an_equal_price() -> None:
+    outside = outside_book(Reference(bid=D("0.4500"), ask=D("0.4502")), OTHERS, TICK)
+    ours = [("a", D("0.4496")), ("b", D("0.4495")), ("c", D("0.4480"))]
+    walk = [(m.price, m.order_id) for m in priority("buy", ours, outside)]
+    assert walk == [
+        (D("0.4496"), "a"), (D("0.4495"), None), (D("0.4495"), "b"), (D("0.4493"), None),
+        (D("0.4491"), None), (D("0.4480"), "c"),
+    ]
+
+
+def test_a_marketable_limit_order_takes_the_outside_levels_as_taker_then_rests() -> None:
+    market = Market()
+    order_id = market.place("buy", "0.4510", qty="2500", post_only=False)
+    order = market.engine.order(market.account, order_id)
+    fills = [(r.execution_price, r.filled_base_qty, r.role) for r in order.records]
+    assert fills == [(D("0.4507"), D(1000), "taker"), (D("0.4509"), D(1000), "taker")]
+    assert order.status is Status.OPEN and order.remaining == D(500)
+    assert order.commission == D(2)  # 0.1 % of the 2000 ADA received
+
+
+def _fills_over_an_hour(bid: str, config: SimConfig) -> Decimal:
+    market = Market(config)
+    order_id = market.place("buy", bid, qty="10000")
+    market.engine.advance(T0 + 3_600_000)
+    return market.engine.order(market.account, order_id).executed_base_qty
+
+
+DEEP_OTHERS = attrs.evolve(OTHERS, taker_rate_per_s=0.5, outside_depth=D(1_000_000))
+
+
+def test_takers_meet_a_better_outside_level_before_our_bid_behind_it() -> None:
+    assert _fills_over_an_hour("0.4490", DEEP_OTHERS) == 0
+    # the same bid, alone in the book, is hit: the outside level is what shields it
+    assert _fills_over_an_hour("0.4490", attrs.evolve(DEEP_OTHERS, outside_depth=D(0))) > 0
+
+
+def test_takers_reach_our_bid_when_it_is_the_best_in_the_combined_book() -> None:
+    assert _fills_over_an_hour("0.4498", DEEP_OTHERS) > 0
