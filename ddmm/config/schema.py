@@ -242,7 +242,7 @@ class SimConfig:
     outside_levels: int = attrs.field(default=5, validator=_nonneg)
     outside_spread_bps: Decimal = attrs.field(default=Decimal("15"), validator=_nonneg)
     outside_step_bps: Decimal = attrs.field(default=Decimal("5"), validator=_nonneg)
-    outside_depth: Decimal = attrs.field(default=Decimal("0"), validator=_nonneg)
+    outside_depth: Decimal = attrs.field(default=Decimal("1000"), validator=_nonneg)
     """ADA per outside level (the other makers, SPEC §9); 0 leaves the book to our orders."""
     legacy_key_blob: bool = False
     """Serve the operation key in the legacy (no-salt) blob format, as older accounts have."""

@@ -18,6 +18,7 @@ from ddmm.sim.state import ExchangeState
 from ddmm.sim.takers import Reference, TakerClock, arb_crossed, intensity
 
 _SIDES = ("buy", "sell")
+_NO_OUTSIDE = OutsideBook()
 
 
 class MarketFlow:
@@ -31,6 +32,8 @@ class MarketFlow:
             for symbol in sorted(state.pairs)
         }
         self.references: dict[str, Reference] = {}
+        self._outside: dict[str, OutsideBook] = {}
+        """The outside book of each reference, made once per reference tick."""
         self.arb_due: dict[str, int] = {}
         """order id → time (ms) the arbitrageur's take lands."""
         self._last_ms: float | None = None
@@ -39,6 +42,8 @@ class MarketFlow:
         """Run what was due under the old reference, then schedule arbs the new one allows."""
         self.advance(now_ms)
         self.references[symbol] = Reference(bid=bid, ask=ask)
+        tick = self._state.pairs[symbol].tick
+        self._outside[symbol] = outside_book(self.references[symbol], self._config, tick)
         book = self._state.books[symbol]
         for side in _SIDES:
             for order_id in book.ids(side):
@@ -67,8 +72,7 @@ class MarketFlow:
 
     def outside(self, symbol: str) -> OutsideBook:
         """The other makers' levels around the current reference (SPEC §9)."""
-        tick = self._state.pairs[symbol].tick
-        return outside_book(self.references.get(symbol), self._config, tick)
+        return self._outside.get(symbol, _NO_OUTSIDE)
 
     def ours_in_priority(self, symbol: str, maker_side: str) -> list[tuple[str, Decimal]]:
         """(id, price) of our resting `maker_side` orders, best first."""
