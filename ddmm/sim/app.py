@@ -26,7 +26,7 @@ from ddmm.sim.engine import SimExchange
 from ddmm.sim.faults import FaultAnswer, Faults
 from ddmm.sim.market import market_config_json
 from ddmm.sim.model import ERROR_TEXT, SimError
-from ddmm.sim.wire import balance_json, order_json, page_json, record_json
+from ddmm.sim.wire import balance_json, depth_levels_json, order_json, page_json, record_json
 
 _MAX_LIMIT = 250
 _MAX_PAGE = 1000
@@ -207,6 +207,12 @@ async def _market_price(request: Request, rt: Runtime, account_id: str) -> Any:
     return {"price": float(rt.engine.market_price(_query_symbol(request)))}
 
 
+async def _market_depth(request: Request, rt: Runtime, account_id: str) -> Any:
+    """Legacy REST depth (§3.13; gone from the real SDKs, kept for convenience): the
+    combined book, ours and the other makers', in the depth stream's level shape."""
+    return depth_levels_json(rt.engine.depth(_query_symbol(request)))
+
+
 async def _sim_state(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     return JSONResponse(runtime.state())
@@ -259,6 +265,7 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/accounts/trades", _route(_trades)),
         Route("/accounts/order/{order_id}", _route(_order)),
         Route("/market/market-price", _route(_market_price)),
+        Route("/market/depth", _route(_market_depth)),
         Route("/order/build", _route(_build), methods=["POST"]),
         Route("/order/submit", _route(_submit), methods=["POST"]),
         Route("/order/cancel-all", _route(_cancel_all), methods=["POST"]),

@@ -130,10 +130,14 @@ def account_message(
     }
 
 
-def depth_json(levels: dict[str, list[tuple[Decimal, Decimal]]], now_ms: int) -> dict[str, Any]:
-    """`/market/depth/{symbol}` snapshot frame (§5.3): numeric levels, best first."""
+def depth_levels_json(levels: dict[str, list[tuple[Decimal, Decimal]]]) -> dict[str, Any]:
+    """`{"bids": [...], "asks": [...]}`: numeric levels, best first (§3.13, §5.3)."""
     return {
-        "timestamp": now_ms,
         "bids": [{"price": float(p), "quantity": float(q)} for p, q in levels["buy"]],
         "asks": [{"price": float(p), "quantity": float(q)} for p, q in levels["sell"]],
     }
+
+
+def depth_json(levels: dict[str, list[tuple[Decimal, Decimal]]], now_ms: int) -> dict[str, Any]:
+    """`/market/depth/{symbol}` snapshot frame (§5.3)."""
+    return {"timestamp": now_ms, **depth_levels_json(levels)}

@@ -451,3 +451,32 @@ async def test_depth_and_price_streams_include_our_orders(sim: Sim) -> None:
     assert frame["bids"] == [{"price": 0.43, "quantity": 15}] and frame["asks"] == [
         {"price": 0.44, "quantity": 7}
     ]
+
+
+async def test_rest_depth_and_depth_stream_show_the_other_makers_with_our_orders(
+    nursery: trio.Nursery,
+) -> None:
+    config = SimConfig(rate_limit_per_s=1000, taker_rate_per_s=0.0, outside_levels=2,
+                       outside_spread_bps=Decimal(10), outside_step_bps=Decimal(10),
+                       outside_depth=Decimal(1000))
+    sim = await start_sim(nursery, config)
+    try:
+        sim.handle.runtime.on_tick(BookTick(symbol="ADAUSDT", update_id=1, bid=Decimal("0.4500"),
+                                            bid_qty=Decimal(1), ask=Decimal("0.4502"),
+                                            ask_qty=Decimal(1), recv_ns=0))
+        await sim.place("buy", "0.4496", "10")
+        await sim.place("sell", "0.4507", "5")  # joins the other makers' best ask
+        expected = {
+            "bids": [{"price": 0.4496, "quantity": 10}, {"price": 0.4495, "quantity": 1000},
+                     {"price": 0.4491, "quantity": 1000}],
+            "asks": [{"price": 0.4507, "quantity": 1005}, {"price": 0.4512, "quantity": 1000}],
+        }
+        rest = await sim.client.get("/market/depth", params={"symbol": "ADAUSDM"})
+        assert rest.json() == expected
+        url = f"{sim.handle.ws_url}/market/depth/ADAUSDM?api_key={sim.handle.api_key}"
+        async with open_websocket_url(url) as ws:
+            with trio.fail_after(5):
+                frame = json.loads(await ws.get_message())
+        assert {"bids": frame["bids"], "asks": frame["asks"]} == expected
+    finally:
+        await sim.client.aclose()
