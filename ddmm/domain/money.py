@@ -64,6 +64,9 @@ def parse_positive(value: object, *, field: str) -> Decimal:
     return result
 
 
+BPS = Decimal(10_000)
+"""Basis points in one: a spread of `x` bps is the fraction `x / BPS`."""
+
 _GRID_PRECISION = 100
 """Digits for grid arithmetic: parsed numbers have at most 40 integer and 40 fraction
 digits, so a quotient by any such step is exact in this context and never rounds."""

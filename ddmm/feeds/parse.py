@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from ddmm.domain.market import BookTick
+from ddmm.domain.money import BPS
 
 # Unsigned plain decimal: no sign, exponent, blanks or underscores; 30 digits per side is
 # far beyond any real price or quantity, and keeps Decimal() cheap and exact.
@@ -38,7 +39,6 @@ _PAYLOAD = (
 )
 _FAST_RAW = re.compile(_PAYLOAD)
 _FAST_COMBINED = re.compile(r'\{"stream":"[a-zA-Z0-9@_.]{0,100}","data":' + _PAYLOAD + r"\}")
-_BPS = Decimal(10_000)
 _ZERO = Decimal(0)
 
 
@@ -230,7 +230,7 @@ class TickValidator:
         return self._accept(tick, total)
 
     def _near(self, total: Decimal, reference: Decimal) -> bool:
-        return abs(total - reference) * _BPS <= self._max_jump * reference
+        return abs(total - reference) * BPS <= self._max_jump * reference
 
     def _accept(self, tick: BookTick, total: Decimal) -> BookTick:
         self.last_update_id = tick.update_id

@@ -12,12 +12,11 @@ from decimal import Decimal
 import attrs
 
 from ddmm.domain.market import BookTick
+from ddmm.domain.money import BPS
 from ddmm.domain.quotes import Inventory, Ladder, TargetLadder
 from ddmm.quoting.ladder import build_ladder
 from ddmm.quoting.params import LadderParams, RequotePolicy
 from ddmm.quoting.requote import RequoteMark, requote_due
-
-_BPS = Decimal(10_000)
 
 
 @attrs.frozen(kw_only=True)
@@ -31,7 +30,7 @@ class QuoterState:
 
 
 def _jump_bps(a: BookTick, b: BookTick) -> Decimal:
-    return abs(b.mid - a.mid) / a.mid * _BPS
+    return abs(b.mid - a.mid) / a.mid * BPS
 
 
 def on_tick(state: QuoterState, tick: BookTick, max_jump_bps: Decimal) -> QuoterState:

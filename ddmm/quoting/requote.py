@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import attrs
 
+from ddmm.domain.money import BPS
 from ddmm.domain.quotes import (
     CancelIntent,
     CancelReason,
@@ -25,7 +26,6 @@ from ddmm.domain.quotes import (
 )
 from ddmm.quoting.params import RequotePolicy
 
-_BPS = Decimal(10_000)
 _URGENT: frozenset[CancelReason] = frozenset({"hold", "crossing"})
 _SIDE_RANK = {"buy": 0, "sell": 1}
 
@@ -98,9 +98,9 @@ _Bands = tuple[tuple[Decimal, Decimal], tuple[Decimal, Decimal]]
 
 
 def _bands(policy: RequotePolicy) -> _Bands:
-    ahead = policy.price_tolerance_bps / _BPS
-    outer = policy.outer_price_tolerance_bps / _BPS
-    return (ahead, max(ahead, policy.inner_passive_tolerance_bps / _BPS)), (outer, outer)
+    ahead = policy.price_tolerance_bps / BPS
+    outer = policy.outer_price_tolerance_bps / BPS
+    return (ahead, max(ahead, policy.inner_passive_tolerance_bps / BPS)), (outer, outer)
 
 
 def _take_match(

@@ -39,12 +39,10 @@ from ddmm.sim.model import (
     SimOrder,
     Status,
 )
-from ddmm.sim.outside import priority
+from ddmm.sim.outside import combined_best, priority, reaches
 from ddmm.sim.state import ExchangeState
 from ddmm.sim.txcodec import LedgerTxCodec, TxCodec
 from ddmm.sim.validate import order_terms, parse_build
-
-_BPS = Decimal(10_000)
 
 
 @attrs.frozen(kw_only=True)
@@ -351,15 +349,9 @@ class SimExchange:
     def _would_match(self, side: str, price: Decimal, pair: PairSpec) -> bool:
         """Would `price` cross the best opposite price, ours or the outside book's?"""
         opposite = "sell" if side == "buy" else "buy"
-        prices = (
-            self._state.books[pair.symbol].best(opposite),
-            self._flow.outside(pair.symbol).best(opposite),
-        )
-        return any(
-            best is not None and (price >= best if side == "buy" else price <= best)
-            for best in prices
-        )
-
+        ours = self._state.books[pair.symbol].best(opposite)
+        best = combined_best(opposite, ours, self._flow.outside(pair.symbol))
+        return best is not None and reaches(side, price, best)
 
     def _terms(self, request: BuildRequest, pair: PairSpec) -> tuple[Decimal, Decimal]:
         """(limit price, base size) of `request` against the book as it stands."""
@@ -374,7 +366,8 @@ class SimExchange:
         maker_side = "sell" if order.side == "buy" else "buy"
         ours = self._flow.ours_in_priority(order.symbol, maker_side)
         for maker in priority(maker_side, ours, self._flow.outside(order.symbol)):
-            if order.status is not Status.OPEN or not _within(order, maker.price):
+            if order.status is not Status.OPEN or not reaches(order.side, order.price,
+                                                              maker.price):
                 break
             if maker.order_id is None:
                 order = self._state.fill(
@@ -406,7 +399,3 @@ class SimExchange:
             )
         return order
 
-
-def _within(order: SimOrder, price: Decimal) -> bool:
-    """May `order` trade at `price`: at or better than its limit (a market order's cap)?"""
-    return price <= order.price if order.side == "buy" else price >= order.price

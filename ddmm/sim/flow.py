@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from ddmm.config.schema import SimConfig
 from ddmm.sim.model import SimOrder, Status
-from ddmm.sim.outside import OutsideBook, outside_book, priority
+from ddmm.sim.outside import OutsideBook, combined_best, outside_book, priority
 from ddmm.sim.state import ExchangeState
 from ddmm.sim.takers import Reference, TakerClock, arb_crossed, intensity
 
@@ -88,7 +88,7 @@ class MarketFlow:
         rates = {}
         for side in _SIDES:
             ours = book.best(side)
-            best = next(priority(side, [("", ours)], outside)).price if ours is not None else None
+            best = combined_best(side, ours, outside) if ours is not None else None
             rates[side] = intensity(self._config, side, best, ref)
         return rates
 

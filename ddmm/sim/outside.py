@@ -19,10 +19,8 @@ from decimal import Decimal
 import attrs
 
 from ddmm.config.schema import SimConfig
-from ddmm.domain.money import ceil_to, floor_to
+from ddmm.domain.money import BPS, ceil_to, floor_to
 from ddmm.sim.takers import Reference
-
-_BPS = Decimal(10_000)
 
 
 @attrs.frozen
@@ -46,7 +44,7 @@ def outside_book(reference: Reference | None, config: SimConfig, tick: Decimal) 
     if reference is None or config.outside_depth == 0 or config.outside_levels == 0:
         return OutsideBook()
     offsets = [
-        (config.outside_spread_bps + level * config.outside_step_bps) / _BPS
+        (config.outside_spread_bps + level * config.outside_step_bps) / BPS
         for level in range(config.outside_levels)
     ]
     bids = [floor_to(reference.bid * (1 - offset), tick) for offset in offsets]
@@ -86,6 +84,19 @@ def priority(
         yield Maker(price, order_id)
     for level_price, qty in levels:
         yield Maker(level_price, None, qty)
+
+
+def combined_best(maker_side: str, ours: Decimal | None, outside: OutsideBook) -> Decimal | None:
+    """Best `maker_side` price of the combined book, given our best `ours`."""
+    prices = [p for p in (ours, outside.best(maker_side)) if p is not None]
+    if not prices:
+        return None
+    return max(prices) if maker_side == "buy" else min(prices)
+
+
+def reaches(taker_side: str, limit: Decimal, maker_price: Decimal) -> bool:
+    """May a `taker_side` order limited at `limit` trade with a maker at `maker_price`?"""
+    return maker_price <= limit if taker_side == "buy" else maker_price >= limit
 
 
 def _better(maker_side: str, price: Decimal, than: Decimal) -> bool:

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import attrs
 
-from ddmm.domain.money import floor_to
+from ddmm.domain.money import BPS, floor_to
 from ddmm.sim.accounts import Account
 from ddmm.sim.book import Book
 from ddmm.sim.market import PairSpec
@@ -33,7 +33,6 @@ from ddmm.sim.model import (
     Status,
 )
 
-_BPS = Decimal(10_000)
 MAX_QUEUED_EVENTS = 100_000
 """Per exchange; the server drains after every operation, so this only bounds a leak."""
 
@@ -116,7 +115,7 @@ class ExchangeState:
         pair = self.pairs[order.symbol]
         account = self.accounts[order.account_id]
         quote = qty * price
-        rate = Decimal(order.commission_rate_bp) / _BPS
+        rate = Decimal(order.commission_rate_bp) / BPS
         if order.side == "sell":
             fee = floor_to(quote * rate, pair.quote.step_decimals)
             account.spend_locked(pair.base.symbol, qty)

@@ -21,9 +21,8 @@ from decimal import Decimal
 import attrs
 
 from ddmm.config.schema import SimConfig
-from ddmm.domain.money import floor_to
+from ddmm.domain.money import BPS, floor_to
 
-_BPS = Decimal(10_000)
 MS_PER_S = 1000.0
 
 
@@ -42,7 +41,7 @@ class Reference:
 def distance_bps(maker_side: str, best: Decimal, mid: Decimal) -> float:
     """How far our best `maker_side` price sits outside the mid, in bps, clamped at 0."""
     gap = best - mid if maker_side == "sell" else mid - best
-    return max(0.0, float(gap / mid * _BPS))
+    return max(0.0, float(gap / mid * BPS))
 
 
 def intensity(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from ddmm.domain.money import ceil_to, floor_to, parse_decimal
+from ddmm.domain.money import BPS, ceil_to, floor_to, parse_decimal
 from ddmm.errors import InvalidNumber
 from ddmm.sim.market import PairSpec
 from ddmm.sim.model import BuildRequest, SimError
@@ -109,9 +109,6 @@ def parse_build(body: object, pairs: Mapping[str, PairSpec]) -> BuildRequest:
     )
 
 
-_BPS = Decimal(10_000)
-
-
 def order_terms(request: BuildRequest, pair: PairSpec,
                 opposite_prices: list[Decimal]) -> tuple[Decimal, Decimal]:
     """(limit price, base size) of a build: a limit order's own; a market order's price cap
@@ -126,9 +123,9 @@ def order_terms(request: BuildRequest, pair: PairSpec,
     if request.slippage_bp is None:
         cap = opposite_prices[-1]
     elif request.side == "buy":
-        cap = floor_to(best * (1 + Decimal(request.slippage_bp) / _BPS), pair.tick)
+        cap = floor_to(best * (1 + Decimal(request.slippage_bp) / BPS), pair.tick)
     else:
-        cap = ceil_to(best * (1 - Decimal(request.slippage_bp) / _BPS), pair.tick)
+        cap = ceil_to(best * (1 - Decimal(request.slippage_bp) / BPS), pair.tick)
     base_qty = request.base_qty
     if base_qty is None:
         assert request.quote_qty is not None
