@@ -139,5 +139,3 @@ async def _run_tree(wiring: Wiring, stop: trio.Event) -> int:
                               on_started=wiring.root_started)
         nursery.cancel_scope.cancel()
     return code
-
-

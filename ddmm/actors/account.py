@@ -55,8 +55,6 @@ log = structlog.get_logger(actor="account")
 RISK_RECHECK_S = 1.0
 
 
-
-
 @attrs.frozen(kw_only=True)
 class AccountStatus:
     """What the account publishes after every risk check (a latest-value slot): each

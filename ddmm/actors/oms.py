@@ -27,7 +27,14 @@ import trio
 from ddmm.domain.orders import FINAL_STATES, LIVE_STATES, Order, OrderState
 from ddmm.domain.quotes import CancelIntent, PlaceIntent, Side, TargetLadder
 from ddmm.oms.book import OrderBook
-from ddmm.oms.exposure import SIDES, excess_orders, fit_ladder, place_fits, side_room
+from ddmm.oms.exposure import (
+    SIDES,
+    excess_orders,
+    fit_ladder,
+    place_fits,
+    quotable_sides,
+    side_room,
+)
 from ddmm.oms.inbox import (
     ApplyEvent,
     OmsMsg,
@@ -81,8 +88,6 @@ def limiter_mailbox_size(max_open_orders: int) -> int:
     block, so the OMS always drains its own mailbox and the executor's requests to it
     cannot deadlock."""
     return 3 * max_open_orders + 16
-
-
 
 
 def event_name(event: OrderEvent) -> str:
@@ -246,7 +251,7 @@ class Oms:
             await self.cancel_everything(self.target.ladder.hold_reason or "halted")
             return
         room = side_room(await self._db.session_position(), self._limits.max_position)
-        allowed = frozenset(s for s in SIDES if s in self.risk.allowed_sides and room[s] > 0)
+        allowed = quotable_sides(room, self.risk.allowed_sides)
         for side in SIDES:
             if side not in allowed:
                 await self._cancel_blocked_side(side)

@@ -28,7 +28,7 @@ import trio
 
 from ddmm.domain.quotes import CancelIntent, Ladder, LiveOrder, TargetLadder
 from ddmm.domain.records import ShadowDecision
-from ddmm.oms.exposure import SIDES, fit_ladder, side_room
+from ddmm.oms.exposure import fit_ladder, quotable_sides, side_room
 from ddmm.oms.inbox import OmsMsg, OmsStatus, RiskUpdate, SnapshotRequest, StopQuoting
 from ddmm.oms.risk import STARTING_RISK, RiskLimits
 from ddmm.persistence.actor import Persistence
@@ -37,7 +37,6 @@ from ddmm.quoting.requote import diff
 from ddmm.runtime.latest import LatestValue
 
 log = structlog.get_logger(actor="shadow")
-
 
 
 @attrs.frozen(kw_only=True)
@@ -97,7 +96,7 @@ class Shadow:
                                   for order_id in self.book]
         else:
             room = side_room(await self._db.session_position(), self._limits.max_position)
-            allowed = frozenset(s for s in SIDES if s in self.risk.allowed_sides and room[s] > 0)
+            allowed = quotable_sides(room, self.risk.allowed_sides)
             ladder = fit_ladder(target.ladder, [], room, allowed)
             intents = diff(ladder, list(self.book.values()), self._policy, now)
         decisions = self._ladder_decision(ladder, now) + [self._apply(i, now) for i in intents]

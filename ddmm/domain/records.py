@@ -98,7 +98,6 @@ class DayMark:
     mid: Decimal = attrs.field(validator=positive)
 
 
-
 def net_position(fills: Iterable[FillRecord]) -> Decimal:
     """Base asset bought − sold over the counted (not quarantined) fills: the one place
     a position is summed."""

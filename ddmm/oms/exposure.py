@@ -30,6 +30,11 @@ def side_room(position: Decimal, max_position: Decimal) -> dict[Side, Decimal]:
     return {"buy": max_position - position, "sell": max_position + position}
 
 
+def quotable_sides(room: dict[Side, Decimal], risk_allowed: frozenset[Side]) -> frozenset[Side]:
+    """The sides risk allows that still have room for more exposure."""
+    return frozenset(side for side in SIDES if side in risk_allowed and room[side] > 0)
+
+
 def exposure(orders: Iterable[Order], side: Side) -> Decimal:
     """Σ remaining quantity of our non-final orders on `side`: what could still fill."""
     return sum((o.remaining_qty for o in orders if o.side == side and not o.is_final), _ZERO)
