@@ -146,6 +146,8 @@ def record_fill(conn: sqlite3.Connection, fill: FillRecord,
     """Insert the fill unless its trade id is known; apply `order_update` only if it was new,
     so a replayed fill never moves an order twice. Returns whether the fill was new.
     The running position total and the day's totals move in the same transaction."""
+    # Read both before the insert: on a database from before the totals were kept they
+    # are summed from the fills table, which must not hold this fill yet.
     total = net_total(conn)
     day = utc_day_start_ms(fill.ts_ms)
     day_sums = day_totals(conn, day)
