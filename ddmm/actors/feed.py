@@ -27,7 +27,6 @@ from trio_websocket import (
     ConnectionClosed,
     HandshakeError,
     WebSocketConnection,
-    connect_websocket_url,
 )
 from wsproto.utilities import LocalProtocolError
 
@@ -37,7 +36,7 @@ from ddmm.feeds.parse import Rejected, ServerShutdown, TickValidator
 from ddmm.feeds.status import FeedStatus
 from ddmm.runtime.backoff import Backoff
 from ddmm.runtime.latest import LatestValue
-from ddmm.runtime.websocket import closing
+from ddmm.runtime.websocket import ConnectWebSocket, closing, connect_over_tcp
 
 CLOSE_TIMEOUT_S = 2.0
 LIBRARY_FRAME_FACTOR = 4
@@ -68,6 +67,7 @@ async def run_feed(
     *,
     url: str | None = None,
     rng: random.Random | None = None,
+    connect: ConnectWebSocket = connect_over_tcp,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Connect to `url` (default `config.url`) and publish ticks until cancelled.
@@ -79,7 +79,8 @@ async def run_feed(
     backoff = Backoff(
         config.reconnect_initial_s, config.reconnect_max_s, rng=rng or random.Random()
     )
-    session = _Session(config, url or config.url, validator, ticks, status, task_status)
+    session = _Session(config, url or config.url, validator, ticks, status, task_status,
+                       connect)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_watch_staleness, status, config.stale_ms / 1000)
         while True:
@@ -121,8 +122,10 @@ class _Session:
         ticks: LatestValue[BookTick],
         status: FeedStatus,
         task_status: trio.TaskStatus[None],
+        connect: ConnectWebSocket,
     ) -> None:
         self.config = config
+        self._connect = connect
         self.url = url
         self.validator = validator
         self.ticks = ticks
@@ -147,7 +150,7 @@ class _Session:
     async def _connect_and_read(self, nursery: trio.Nursery) -> tuple[Ended, int]:
         try:
             with trio.fail_after(self.config.handshake_timeout_s):
-                ws = await connect_websocket_url(
+                ws = await self._connect(
                     nursery,
                     self.url,
                     max_message_size=self.config.max_frame_bytes * LIBRARY_FRAME_FACTOR,

@@ -31,7 +31,6 @@ from trio_websocket import (
     ConnectionRejected,
     HandshakeError,
     WebSocketConnection,
-    connect_websocket_url,
 )
 from wsproto.utilities import LocalProtocolError
 
@@ -41,7 +40,7 @@ from ddmm.errors import AuthenticationError, ConfigError, MalformedResponse
 from ddmm.exchange import wire
 from ddmm.exchange.wire import Balance, ExchangeOrder
 from ddmm.runtime.backoff import Backoff
-from ddmm.runtime.websocket import closing
+from ddmm.runtime.websocket import ConnectWebSocket, closing, connect_over_tcp
 
 WS_URLS = {
     "mainnet": "wss://stream.deltadefi.io",
@@ -177,7 +176,9 @@ class AccountStream:
         api_key: Secret,
         settings: StreamSettings | None = None,
         rng: random.Random | None = None,
+        connect: ConnectWebSocket = connect_over_tcp,
     ) -> None:
+        self._open = connect
         base = ws_url.rstrip("/") + STREAM_PATH
         self._url = f"{base}?api_key={quote(api_key.reveal(), safe='')}"
         self.url_for_logs = redact_url(self._url)
@@ -190,13 +191,14 @@ class AccountStream:
 
     @classmethod
     def from_config(
-        cls, config: ExchangeConfig, *, settings: StreamSettings | None = None
+        cls, config: ExchangeConfig, *, settings: StreamSettings | None = None,
+        connect: ConnectWebSocket = connect_over_tcp,
     ) -> AccountStream:
         """The stream for `config.ws_url`, or the network's official stream host."""
         if config.api_key is None:
             raise ConfigError("exchange.api_key: required for the account stream")
         return cls(ws_url=config.ws_url or WS_URLS[config.network], api_key=config.api_key,
-                   settings=settings)
+                   settings=settings, connect=connect)
 
     def __repr__(self) -> str:
         return f"AccountStream(url={self.url_for_logs!r})"
@@ -279,7 +281,7 @@ class AccountStream:
     async def _connect(self, nursery: trio.Nursery) -> WebSocketConnection | Ended:
         try:
             with trio.fail_after(self.settings.handshake_timeout_s):
-                return await connect_websocket_url(
+                return await self._open(
                     nursery, self._url, max_message_size=self.settings.max_message_bytes
                 )
         except ConnectionRejected as exc:

@@ -45,7 +45,7 @@ log = structlog.get_logger()
 @attrs.define(eq=False)
 class _Client:
     ws: WebSocketConnection
-    stream: trio.SocketStream
+    stream: trio.abc.HalfCloseableStream
     combined: bool
     stream_name: str
     queue: trio.MemorySendChannel[str]
@@ -102,7 +102,8 @@ class FakeBinance:
     ) -> None:
         """Listen on `host:port` (0 = any free port) and serve until cancelled."""
         async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(partial(trio.serve_tcp, self._handle, port, host=host))
+            listeners = await nursery.start(
+                partial(trio.serve_tcp, self.serve_stream, port, host=host))
             self.host, self.port = listeners[0].socket.getsockname()[:2]
             nursery.start_soon(self._produce)
             log.info("fake_binance_started", url=self.url)
@@ -142,13 +143,18 @@ class FakeBinance:
 
     async def _produce(self) -> None:
         async for _recv_ns, payload in self._source():
-            for client in list(self._clients):
-                try:
-                    client.queue.send_nowait(payload)
-                except trio.WouldBlock:
-                    self.frames_dropped += 1
+            self.publish(payload)
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
+    def publish(self, payload: str) -> None:
+        """Queue one bookTicker payload for every client (the backtest's replay calls this
+        directly, in step with the simulator's reference)."""
+        for client in list(self._clients):
+            try:
+                client.queue.send_nowait(payload)
+            except trio.WouldBlock:
+                self.frames_dropped += 1
+
+    async def serve_stream(self, stream: trio.abc.HalfCloseableStream) -> None:
         async with stream, trio.open_nursery() as nursery:
             ws: WebSocketConnection | None = None
             combined = False
@@ -159,7 +165,7 @@ class FakeBinance:
             nursery.cancel_scope.cancel()
 
     async def _accept(
-        self, nursery: trio.Nursery, stream: trio.SocketStream
+        self, nursery: trio.Nursery, stream: trio.abc.HalfCloseableStream
     ) -> tuple[WebSocketConnection | None, bool]:
         """Handshake; returns the connection to stream to, or None (fault call, rejected)."""
         request = await wrap_server_stream(nursery, stream, max_message_size=MAX_INCOMING_BYTES)
@@ -185,7 +191,7 @@ class FakeBinance:
         return None
 
     async def _serve_client(
-        self, ws: WebSocketConnection, stream: trio.SocketStream, *, combined: bool
+        self, ws: WebSocketConnection, stream: trio.abc.HalfCloseableStream, *, combined: bool
     ) -> None:
         send, receive = trio.open_memory_channel[str](CLIENT_QUEUE_FRAMES)
         with trio.CancelScope() as scope:

@@ -1,4 +1,4 @@
-"""Closing a trio-websocket connection within a budget, for every client of ours.
+"""Opening and closing trio-websocket connections, for every client of ours.
 
 A clean close waits for the peer's close frame, which only the connection's reader task
 can receive. When we leave because we are being cancelled, that reader is cancelled with
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import trio
-from trio_websocket import WebSocketConnection
+from trio_websocket import WebSocketConnection, connect_websocket_url
 
 CANCELLED_CLOSE_BUDGET_S = 0.1
 
@@ -29,3 +30,17 @@ async def closing(ws: WebSocketConnection, budget_s: float) -> AsyncIterator[Web
     finally:
         with trio.move_on_after(budget, shield=True):
             await ws.aclose()
+
+
+class ConnectWebSocket(Protocol):
+    """How a client opens a WebSocket: over TCP (`connect_over_tcp`), or in-process in a
+    backtest (`ddmm.runtime.memory_network`), where no socket may exist."""
+
+    async def __call__(self, nursery: trio.Nursery, url: str, *,
+                       max_message_size: int) -> WebSocketConnection: ...
+
+
+async def connect_over_tcp(nursery: trio.Nursery, url: str, *,
+                           max_message_size: int) -> WebSocketConnection:
+    """The real network: trio-websocket's own connect."""
+    return await connect_websocket_url(nursery, url, max_message_size=max_message_size)

@@ -33,7 +33,7 @@ class _Client:
     kind: str
     """"account" (key = account id), "depth", "price" or "trades" (key = symbol)."""
     key: str
-    stream: trio.SocketStream
+    stream: trio.abc.HalfCloseableStream
     queue: trio.MemorySendChannel[str]
     scope: trio.CancelScope
 
@@ -84,11 +84,12 @@ class StreamHub:
     ) -> None:
         """Listen on `host:port` (0 = any free port); `started` gets the bound port."""
         async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(partial(trio.serve_tcp, self._handle, port, host=host))
+            listeners = await nursery.start(
+                partial(trio.serve_tcp, self.serve_stream, port, host=host))
             self.port = listeners[0].socket.getsockname()[1]
             task_status.started(self.port)
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
+    async def serve_stream(self, stream: trio.abc.HalfCloseableStream) -> None:
         async with stream, trio.open_nursery() as nursery:
             accepted: tuple[WebSocketConnection, str, str] | None = None
             with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
@@ -112,7 +113,7 @@ class StreamHub:
         return None
 
     async def _accept(
-        self, nursery: trio.Nursery, stream: trio.SocketStream
+        self, nursery: trio.Nursery, stream: trio.abc.HalfCloseableStream
     ) -> tuple[WebSocketConnection, str, str] | None:
         request = await wrap_server_stream(nursery, stream, max_message_size=MAX_INCOMING_BYTES)
         status = self._faults.handshake_rejection()
@@ -131,7 +132,7 @@ class StreamHub:
         return await request.accept(), kind, account_id if kind == "account" else key
 
     async def _serve(
-        self, stream: trio.SocketStream, ws: WebSocketConnection, kind: str, key: str
+        self, stream: trio.abc.HalfCloseableStream, ws: WebSocketConnection, kind: str, key: str
     ) -> None:
         send, receive = trio.open_memory_channel[str](CLIENT_QUEUE_FRAMES)
         for text in self._initial(kind, key):
