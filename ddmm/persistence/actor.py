@@ -27,6 +27,7 @@ from ddmm.domain.orders import LIVE_STATES, OrderState
 from ddmm.domain.records import DayMark, FillRecord, FillTotals, RiskEventRecord, ShadowDecision
 from ddmm.errors import PersistenceError
 from ddmm.persistence import queries, shadow_queries
+from ddmm.persistence.inloop import DbInLoop
 from ddmm.persistence.records import (
     BalanceRecord,
     OrderEventRecord,
@@ -46,7 +47,7 @@ log = structlog.get_logger(actor="persistence")
 class Persistence:
     """The repository handle. Every method is one request, atomic on its own."""
 
-    def __init__(self, db: DbThread) -> None:
+    def __init__(self, db: DbThread | DbInLoop) -> None:
         self._db = db
 
     @property
@@ -171,13 +172,18 @@ class Persistence:
 
 @asynccontextmanager
 async def open_persistence(
-    config: PersistenceConfig, tuning: PersistenceTuning = DEFAULT_TUNING
+    config: PersistenceConfig, tuning: PersistenceTuning = DEFAULT_TUNING, *,
+    in_loop: bool = False,
 ) -> AsyncIterator[Persistence]:
     """Open (creating and migrating) the database at `config.path`; close it on exit,
-    after every queued write has committed."""
+    after every queued write has committed. `in_loop` (backtests) runs it in the event
+    loop instead of its thread (`ddmm.persistence.inloop`)."""
     config.path.parent.mkdir(parents=True, exist_ok=True)
-    db = DbThread(path=str(config.path), synchronous=config.synchronous,
-                  group_commit_ms=config.group_commit_ms, tuning=tuning)
+    db: DbThread | DbInLoop = (
+        DbInLoop(path=str(config.path), synchronous=config.synchronous, tuning=tuning)
+        if in_loop else
+        DbThread(path=str(config.path), synchronous=config.synchronous,
+                 group_commit_ms=config.group_commit_ms, tuning=tuning))
     try:
         await db.start()
         log.info("persistence_opened", path=str(config.path), synchronous=config.synchronous,

@@ -176,7 +176,7 @@ class DbThread:
             cause = exc
             log.error("persistence_thread_died", error=repr(exc))
         finally:
-            _close_quietly(conn)
+            close_quietly(conn)
             self._die(cause)
 
     def _die(self, cause: BaseException) -> None:
@@ -246,7 +246,7 @@ class DbThread:
                 self._run_one(conn, request)
             conn.execute("COMMIT")
         except BaseException as exc:
-            _rollback_quietly(conn)
+            rollback_quietly(conn)
             for request in batch:
                 request.result = None
                 request.error = PersistenceError(f"batch rolled back: {exc!r}")
@@ -260,28 +260,39 @@ class DbThread:
         self._notify(functools.partial(_set_all, batch))
 
     def _run_one(self, conn: sqlite3.Connection, request: _Request) -> None:
-        conn.execute("SAVEPOINT request")
-        try:
-            request.result = request.op(conn)
-        except Exception as exc:
-            if not _per_request(exc):
-                raise
-            conn.execute("ROLLBACK TO request")
-            if isinstance(exc, sqlite3.IntegrityError):
-                exc = PersistenceConflict(f"constraint violated: {exc}")
-            request.error = exc
+        request.result, request.error = run_in_savepoint(conn, request.op)
+        if request.error is not None:
             self._failed += 1
+
+
+def run_in_savepoint(conn: sqlite3.Connection,
+                     op: Callable[[sqlite3.Connection], T]) -> tuple[T | None, Exception | None]:
+    """Run `op` inside a SAVEPOINT of the open transaction: (result, None), or (None, the
+    request's own error) with its writes rolled back. Errors that make the database
+    unusable are raised, failing the whole transaction."""
+    conn.execute("SAVEPOINT request")
+    try:
+        result = op(conn)
+    except Exception as exc:
+        if not _per_request(exc):
+            raise
+        conn.execute("ROLLBACK TO request")
         conn.execute("RELEASE request")
+        if isinstance(exc, sqlite3.IntegrityError):
+            return None, PersistenceConflict(f"constraint violated: {exc}")
+        return None, exc
+    conn.execute("RELEASE request")
+    return result, None
 
 
-def _rollback_quietly(conn: sqlite3.Connection) -> None:
+def rollback_quietly(conn: sqlite3.Connection) -> None:
     """Best effort on the way to a fatal error: the error being raised is the one to report."""
     with contextlib.suppress(sqlite3.Error):
         if conn.in_transaction:
             conn.execute("ROLLBACK")
 
 
-def _close_quietly(conn: sqlite3.Connection) -> None:
+def close_quietly(conn: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         conn.close()
 
