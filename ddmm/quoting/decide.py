@@ -21,12 +21,20 @@ from ddmm.quoting.requote import RequoteMark, requote_due
 
 @attrs.frozen(kw_only=True)
 class QuoterState:
-    """`book` is the last trusted tick; `suspect` a jump waiting for a second tick."""
+    """`book` is the last trusted tick; `suspect` a jump waiting for a second tick;
+    `built` the last ladder built and the inputs it was built from."""
 
     book: BookTick | None = None
     suspect: BookTick | None = None
     inventory: Inventory | None = None
     mark: RequoteMark | None = None
+    built: tuple[LadderInputs, Ladder] | None = None
+
+
+LadderInputs = tuple[Decimal, Decimal, Inventory]
+"""What `build_ladder` reads: the book's best bid and ask, and the inventory. Most ticks
+change only the sizes at the touch (or move less than our tick once rescaled), so the
+ladder of the same inputs is reused instead of rebuilt (`_ladder`)."""
 
 
 def _jump_bps(a: BookTick, b: BookTick) -> Decimal:
@@ -84,10 +92,20 @@ def evaluate(
             hold_reason=reason or "no_book",
         )
     else:
-        ladder = build_ladder(book, state.inventory, params)
+        ladder, state = _ladder(state, book, state.inventory, params)
     if not requote_due(state.mark, ladder, policy, now_ms):
         return state, None
     target = TargetLadder(
         ladder=ladder, source_update_id=book.update_id if book else 0, ts_ns=ts_ns
     )
     return attrs.evolve(state, mark=RequoteMark(ladder=ladder, at_ms=now_ms)), target
+
+
+def _ladder(state: QuoterState, book: BookTick, inventory: Inventory,
+            params: LadderParams) -> tuple[Ladder, QuoterState]:
+    """The ladder for `book` and `inventory`, built once per distinct input."""
+    inputs = (book.bid, book.ask, inventory)
+    if state.built is not None and state.built[0] == inputs:
+        return state.built[1], state
+    ladder = build_ladder(book, inventory, params)
+    return ladder, attrs.evolve(state, built=(inputs, ladder))
