@@ -30,7 +30,7 @@ from ddmm.logging import SecretRedactor, configure_logging
 from ddmm.ops.metrics import BotMetrics
 from ddmm.runtime.latest import LatestValue
 from ddmm.runtime.root import run_root, set_on_signals
-from ddmm.sim.server import serve_sim
+from ddmm.sim.server import paper_tape, serve_sim
 from ddmm.wiring import Wiring, supervisor_spec
 
 log = structlog.get_logger(actor="app")
@@ -70,7 +70,7 @@ async def exchange_config(config: Config, ticks: LatestValue[BookTick],
         return
     async with trio.open_nursery() as nursery:
         sim = await nursery.start(partial(serve_sim, config.sim, config.paper, reference=ticks,
-                                          now_ms=clock_ms))
+                                          tape=paper_tape(config), now_ms=clock_ms))
         if redactor is not None:
             redactor.add(sim.api_key)
             redactor.add(sim.trading_password)
@@ -108,7 +108,7 @@ async def run_app(config: Config, *, stop: trio.Event | None = None,
         if trading.mode in ("live", "shadow"):
             await _log_live_start(trading, session)
         try:
-            code = await _run_tree(Wiring(trading, session, ticks, url, clock_ms, metrics), stop)
+            code = await run_tree(Wiring(trading, session, ticks, url, clock_ms, metrics), stop)
         finally:
             with trio.CancelScope(shield=True):
                 await session.client.aclose()
@@ -130,7 +130,8 @@ async def _log_live_start(config: Config, session: ExchangeSession) -> None:
         balances={b.asset: str(b.free + b.locked) for b in balances})
 
 
-async def _run_tree(wiring: Wiring, stop: trio.Event) -> int:
+async def run_tree(wiring: Wiring, stop: trio.Event) -> int:
+    """Run the supervision tree until `stop`, then stop it gracefully; the exit code."""
     tree_stop = trio.Event()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(wiring.stop_gracefully, stop, tree_stop)

@@ -238,6 +238,20 @@ class SimConfig:
     taker_size_median: Decimal = attrs.field(default=Decimal("150"), validator=_pos)
     taker_size_sigma: float = attrs.field(default=1.0, validator=_nonneg)
     arb_delay_ms: int = attrs.field(default=200, validator=_nonneg)
+    takers: Literal["poisson", "tape"] = "poisson"
+    """Who hits our orders besides the arbitrageur: `poisson` random arrivals (the taker_*
+    keys), or `tape`, each Binance trade of the replayed recording mirrored as a taker that
+    fills only the orders its price reaches."""
+    tape_share: float = attrs.field(default=0.05, validator=_between(0, 1))
+    """Probability (0–1) that one Binance trade is mirrored as a DeltaDeFi taker (seeded)."""
+    tape_size_scale: Decimal = attrs.field(default=Decimal("1"), validator=_pos)
+    """Mirrored taker size = the trade's size (notional kept through the rescale) × this."""
+    latency_build_ms: int = attrs.field(default=40, validator=_nonneg)
+    """Delay before the simulator acts on `POST /order/build` (one-way trip + processing)."""
+    latency_submit_ms: int = attrs.field(default=60, validator=_nonneg)
+    """Delay before it acts on `POST /order/submit`: the order rests only this much later."""
+    latency_cancel_ms: int = attrs.field(default=40, validator=_nonneg)
+    """Delay before it acts on a cancel or cancel-all: takers can still fill meanwhile."""
     commission_bps: int = attrs.field(default=10, validator=_nonneg)
     outside_levels: int = attrs.field(default=5, validator=_nonneg)
     outside_spread_bps: Decimal = attrs.field(default=Decimal("15"), validator=_nonneg)

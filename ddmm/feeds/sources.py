@@ -2,7 +2,7 @@
 
 A source yields raw bookTicker payloads (`{"u":..,"s":..,"b":..,"B":..,"a":..,"A":..}`),
 the text a client of `/ws/<symbol>@bookTicker` receives; the fake server wraps them for
-`/stream`. Pacing uses `trio.sleep`, so under `MockClock` a replay runs in virtual time.
+`/stream`. Pacing uses Trio's clock, so under `MockClock` a replay runs in virtual time.
 
 - `replay_source`: the recorded Binance file (`data/`), optionally rescaled to an ADA-level
   price (bps dynamics kept, prices snapped to the ADA tick), looped with `u` still rising.
@@ -15,9 +15,11 @@ import gzip
 import json
 import math
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
+from operator import attrgetter
 from pathlib import Path
+from typing import Literal, TypeVar
 
 import attrs
 import trio
@@ -29,6 +31,7 @@ from ddmm.feeds.regimes import Gaps, log_drift_per_s, regime_shape, volatility_p
 ADA_TICK = Decimal("0.0001")
 """Price grid of ADAUSDT; rescaled replays are snapped to it."""
 
+T = TypeVar("T")
 Frame = tuple[int, str]
 FrameSource = Callable[[], AsyncIterator[Frame]]
 """A factory: each call starts a fresh iteration of the source."""
@@ -76,18 +79,36 @@ def load_recording(path: Path) -> list[RecordedTick]:
     return ticks
 
 
-def rescale(ticks: list[RecordedTick], target_mid: Decimal) -> list[RecordedTick]:
-    """Multiply every price by `target_mid / first_mid` and snap to `ADA_TICK`.
-
-    Bids are floored and asks ceiled, and an ask that lands on its bid is moved up one
-    tick, so rounding never crosses or locks the book. Quantities are kept.
-    """
+def rescale_factor(ticks: Sequence[RecordedTick], target_mid: Decimal) -> Decimal:
+    """`target_mid / first mid`: the one price factor of a rescaled replay, shared by its
+    bookTicker frames (`rescale`) and its trade tape (`ddmm.feeds.tape`)."""
     first = ticks[0]
-    factor = target_mid / ((Decimal(first.bid) + Decimal(first.ask)) / 2)
+    return target_mid / ((Decimal(first.bid) + Decimal(first.ask)) / 2)
+
+
+def replay_factor(config: ReplayConfig, ticks: Sequence[RecordedTick]) -> Decimal | None:
+    """The price factor `config` asks for over `ticks`; None replays raw prices."""
+    return None if config.rescale_to is None else rescale_factor(ticks, config.rescale_to)
+
+
+def scale_price(price: Decimal, factor: Decimal, *, side: Literal["bid", "ask"]) -> Decimal:
+    """`price × factor` snapped to `ADA_TICK` away from the mid: bids floored, asks ceiled,
+    so a rescaled price is never better than the recorded one."""
+    scaled = price * factor
+    return floor_to(scaled, ADA_TICK) if side == "bid" else ceil_to(scaled, ADA_TICK)
+
+
+def rescale(ticks: list[RecordedTick], target_mid: Decimal) -> list[RecordedTick]:
+    """Multiply every price by `rescale_factor` and snap it with `scale_price`.
+
+    An ask that lands on its bid is moved up one tick, so rounding never crosses or locks
+    the book. Quantities are kept.
+    """
+    factor = rescale_factor(ticks, target_mid)
     out = []
     for t in ticks:
-        bid = floor_to(Decimal(t.bid) * factor, ADA_TICK)
-        ask = ceil_to(Decimal(t.ask) * factor, ADA_TICK)
+        bid = scale_price(Decimal(t.bid), factor, side="bid")
+        ask = scale_price(Decimal(t.ask), factor, side="ask")
         if ask <= bid:
             ask = bid + ADA_TICK
         out.append(attrs.evolve(t, bid=f"{bid:.4f}", ask=f"{ask:.4f}"))
@@ -103,35 +124,78 @@ def payload(tick: RecordedTick, symbol: str, update_id: int) -> str:
     )
 
 
+@attrs.frozen
+class ReplayClock:
+    """When a recorded instant plays: the first bookTicker (`origin_ns`) at the start, any
+    later instant (recv_ns − origin_ns) / speed seconds after it. A looped replay starts
+    pass k at k·`period_ns` (its last tick and the next pass's first play together) and
+    shifts each pass's stamps past the previous one (`stamp`), so they keep rising."""
+
+    origin_ns: int
+    period_ns: int
+
+    @classmethod
+    def of(cls, ticks: Sequence[RecordedTick]) -> ReplayClock:
+        return cls(ticks[0].recv_ns, ticks[-1].recv_ns - ticks[0].recv_ns)
+
+    def offset_s(self, recv_ns: int, passes: int, speed: float) -> float:
+        """Seconds after the start that `recv_ns` of pass `passes` plays at `speed` > 0."""
+        return (recv_ns - self.origin_ns + passes * self.period_ns) / 1e9 / speed
+
+    def stamp(self, recv_ns: int, passes: int) -> int:
+        """`recv_ns` as pass `passes` reports it."""
+        return recv_ns + passes * (self.period_ns + 1)
+
+    def covers(self, recv_ns: int) -> bool:
+        """Does `recv_ns` fall within one pass (the bookTicker span)?"""
+        return 0 <= recv_ns - self.origin_ns <= self.period_ns
+
+
+async def paced(
+    items: Sequence[T], recv_ns: Callable[[T], int], clock: ReplayClock, config: ReplayConfig
+) -> AsyncIterator[tuple[int, T]]:
+    """(pass, item) for each of `items` at the time `clock` gives it (as fast as possible
+    with `speed` 0), again and again with `loop`. Deadlines are absolute from the first
+    item, so two replays of one recording started together stay in step."""
+    start = trio.current_time()
+    passes = 0
+    while True:
+        for item in items:
+            if config.speed > 0:
+                await trio.sleep_until(start + clock.offset_s(recv_ns(item), passes, config.speed))
+            else:
+                await trio.lowlevel.checkpoint()
+            yield passes, item
+        if not config.loop:
+            return
+        passes += 1
+
+
+def recording_ticks(config: ReplayConfig) -> list[RecordedTick]:
+    """The raw bookTicker lines of `config.path`; a recording without any is refused, as
+    its replay would have no prices, no rescale factor and no clock."""
+    ticks = load_recording(config.path)
+    if not ticks:
+        raise ValueError(f"no bookTicker lines in {config.path}")
+    return ticks
+
+
 def replay_source(config: ReplayConfig, *, symbol: str | None = None) -> FrameSource:
     """A source replaying `config.path` at `config.speed` (0 = as fast as possible).
 
     `symbol` renames the recording's symbol (an ETH recording served as ADAUSDT). With
     `loop`, each pass shifts `u` and `recv_ns` past the previous pass so both keep rising.
     """
-    ticks = load_recording(config.path)
-    if not ticks:
-        raise ValueError(f"no bookTicker lines in {config.path}")
+    ticks = recording_ticks(config)
+    clock = ReplayClock.of(ticks)
     if config.rescale_to is not None:
         ticks = rescale(ticks, config.rescale_to)
+    u_span = ticks[-1].update_id - ticks[0].update_id + 1
 
     async def frames() -> AsyncIterator[Frame]:
-        u_span = ticks[-1].update_id - ticks[0].update_id + 1
-        ns_span = ticks[-1].recv_ns - ticks[0].recv_ns + 1
-        passes = 0
-        while True:
-            prev_ns = None
-            for t in ticks:
-                if prev_ns is not None and config.speed > 0:
-                    await trio.sleep((t.recv_ns - prev_ns) / 1e9 / config.speed)
-                else:
-                    await trio.lowlevel.checkpoint()
-                prev_ns = t.recv_ns
-                u = t.update_id + passes * u_span
-                yield t.recv_ns + passes * ns_span, payload(t, symbol or t.symbol, u)
-            if not config.loop:
-                return
-            passes += 1
+        async for passes, t in paced(ticks, attrgetter("recv_ns"), clock, config):
+            u = t.update_id + passes * u_span
+            yield clock.stamp(t.recv_ns, passes), payload(t, symbol or t.symbol, u)
 
     return frames
 

@@ -3,7 +3,9 @@
 Every request passes, in order: unknown route → 404 plain text `404 page not found`;
 added latency; a pending error burst (HTTP 400 code 5000, or a plain-text 503); the
 `X-API-KEY` check on private routes (403 empty body, or 401 code 4010); the rate limit
-(HTTP 429 code 4290) and the trading lock (code 5002) on order routes; then the endpoint.
+(HTTP 429 code 4290) and the trading lock (code 5002) on order routes; then the endpoint,
+where build, submit, cancel and cancel-all first wait their request latency (`SimConfig.
+latency_*_ms`, on Trio's clock so a backtest waits in virtual time) before the engine acts.
 Refusals are `{"error": <text>, "code": <int>}` with the HTTP status of protocol §2.5.
 `/_sim/*` routes are for tests and operators: no auth, no faults.
 """
@@ -151,12 +153,21 @@ async def _balance(request: Request, rt: Runtime, account_id: str) -> Any:
     return [balance_json(row, numbers=False) for row in rt.engine.balances(account_id)]
 
 
+async def _request_latency(ms: int) -> None:
+    """Wait before the engine acts, as the real exchange acts only once the request has
+    travelled and been processed: meanwhile takers can still fill an order being cancelled."""
+    if ms > 0:
+        await trio.sleep(ms / 1000)
+
+
 async def _build(request: Request, rt: Runtime, account_id: str) -> Any:
+    await _request_latency(rt.engine.config.latency_build_ms)
     order_id, tx_hex = rt.engine.build(account_id, await _json_body(request), rt.now_ms())
     return {"order_id": order_id, "tx_hex": tx_hex}
 
 
 async def _submit(request: Request, rt: Runtime, account_id: str) -> Any:
+    await _request_latency(rt.engine.config.latency_submit_ms)
     body = await _json_body(request)
     if not isinstance(body, dict):
         raise SimError(4000)
@@ -168,11 +179,13 @@ async def _submit(request: Request, rt: Runtime, account_id: str) -> Any:
 
 
 async def _cancel(request: Request, rt: Runtime, account_id: str) -> Any:
+    await _request_latency(rt.engine.config.latency_cancel_ms)
     order_id = request.path_params["order_id"]
     return {"order_id": rt.engine.cancel(account_id, order_id, rt.now_ms())}
 
 
 async def _cancel_all(request: Request, rt: Runtime, account_id: str) -> Any:
+    await _request_latency(rt.engine.config.latency_cancel_ms)
     body = await _json_body(request)
     symbol = body.get("symbol") if isinstance(body, dict) else None
     if not isinstance(symbol, str):

@@ -289,6 +289,15 @@ class SimExchange:
         self._expire(now_ms)
         self._flow.on_reference(symbol, bid, ask, now_ms)
 
+    def on_trade(self, taker_side: Literal["buy", "sell"], price: Decimal, qty: Decimal,
+                 now_ms: int, *, symbol: str = "ADAUSDM") -> None:
+        """A Binance trade of the tape (`takers: tape`), already at the ADA price level: with
+        probability `tape_share` a taker of `qty × tape_size_scale` on `taker_side` sweeps
+        the combined book, filling our orders as maker only where `price` reaches them (a
+        taker sell at p fills bids priced ≥ p, a taker buy asks priced ≤ p)."""
+        self._expire(now_ms)
+        self._flow.on_trade(symbol, taker_side, price, qty, now_ms)
+
     def advance(self, now_ms: int) -> None:
         """Run expiries, arb takes and taker arrivals due at or before `now_ms`."""
         self._expire(now_ms)

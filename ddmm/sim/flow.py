@@ -3,6 +3,11 @@
 Owns the Binance reference per symbol, one `TakerClock` per symbol and the pending arb
 takes. `advance(now_ms)` replays everything due up to `now_ms` in time order; the rates
 used between two calls are those of the book and reference as they were at the first.
+
+With `takers: tape` the Poisson clocks stand still and `on_trade` brings the takers
+instead: a mirrored Binance trade sweeps the combined book like a Poisson taker, but only
+as far as the trade's price reaches (`reaches`), so a resting order fills only when a
+trade prints at or through its price, never because the reference touched it.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ import random
 from decimal import Decimal
 
 from ddmm.config.schema import SimConfig
+from ddmm.domain.money import floor_to
 from ddmm.sim.model import SimOrder, Status
-from ddmm.sim.outside import OutsideBook, combined_best, outside_book, priority
+from ddmm.sim.outside import OutsideBook, combined_best, outside_book, priority, reaches
 from ddmm.sim.state import ExchangeState
 from ddmm.sim.takers import Reference, TakerClock, arb_crossed, intensity
 
 _SIDES = ("buy", "sell")
+_OPPOSITE = {"buy": "sell", "sell": "buy"}
 _NO_OUTSIDE = OutsideBook()
 
 
@@ -30,6 +37,9 @@ class MarketFlow:
         self._clocks = {
             symbol: TakerClock(config, random.Random(f"{config.seed}-takers-{symbol}"))
             for symbol in sorted(state.pairs)
+        }
+        self._tape_draws = {
+            symbol: random.Random(f"{config.seed}-tape-{symbol}") for symbol in sorted(state.pairs)
         }
         self.references: dict[str, Reference] = {}
         self._outside: dict[str, OutsideBook] = {}
@@ -51,6 +61,20 @@ class MarketFlow:
                 if not arb_crossed(side, order.price, self.references[symbol]):
                     break
                 self.arb_due.setdefault(order_id, now_ms + self._config.arb_delay_ms)
+
+    def on_trade(
+        self, symbol: str, taker_side: str, price: Decimal, qty: Decimal, now_ms: int
+    ) -> None:
+        """Run what was due, then mirror one Binance trade as a taker with probability
+        `tape_share` (tape mode only: with Poisson takers the tape is ignored)."""
+        self.advance(now_ms)
+        if self._config.takers != "tape":
+            return
+        if self._tape_draws[symbol].random() >= self._config.tape_share:
+            return
+        size = floor_to(qty * self._config.tape_size_scale, self._state.pairs[symbol].base.step)
+        self._sweep(symbol, _OPPOSITE[taker_side], size, now_ms, limit=price)
+        self._state.flush()
 
     def order_opened(self, order: SimOrder, now_ms: int) -> None:
         """A new resting order already through the reference is taken after the delay."""
@@ -81,7 +105,10 @@ class MarketFlow:
 
     def _rates(self, symbol: str) -> dict[str, float]:
         """Taker arrival rate per maker side, from the combined book's best price; a side
-        without our orders gets none (its takers would only meet the other makers)."""
+        without our orders gets none (its takers would only meet the other makers), and
+        so does every side in tape mode (the tape brings the takers)."""
+        if self._config.takers == "tape":
+            return dict.fromkeys(_SIDES, 0.0)
         book = self._state.books[symbol]
         ref = self.references.get(symbol)
         outside = self.outside(symbol)
@@ -123,7 +150,8 @@ class MarketFlow:
                 self._arb_take(arb[1], int(at))
             elif arrival is not None:
                 clock.arrived(arrival[1])
-                self._sweep(symbol, arrival[1], int(at))
+                size = clock.draw_size(self._state.pairs[symbol].base.step)
+                self._sweep(symbol, arrival[1], size, int(at))
 
     def _arb_take(self, order_id: str, at_ms: int) -> None:
         """The arbitrageur takes the whole remainder at our price if the order still rests."""
@@ -140,15 +168,24 @@ class MarketFlow:
             now_ms=at_ms,
         )
 
-    def _sweep(self, symbol: str, maker_side: str, at_ms: int) -> None:
-        """A random taker of lognormal size eats the combined `maker_side` book from the
-        best: an outside level priced better than ours (or equal) is eaten first."""
-        pair = self._state.pairs[symbol]
-        size = self._clocks[symbol].draw_size(pair.base.step)
+    def _sweep(
+        self,
+        symbol: str,
+        maker_side: str,
+        size: Decimal,
+        at_ms: int,
+        *,
+        limit: Decimal | None = None,
+    ) -> None:
+        """A taker of `size` eats the combined `maker_side` book from the best, our orders
+        filled as maker at their price: an outside level priced better than ours (or
+        equal) is eaten first. With a `limit` (a tape trade's price) it stops at the first
+        price the limit does not reach."""
+        taker_side = _OPPOSITE[maker_side]
         counter_id = self._state.new_id()
         ours = self.ours_in_priority(symbol, maker_side)
         for maker in priority(maker_side, ours, self.outside(symbol)):
-            if size <= 0:
+            if size <= 0 or (limit is not None and not reaches(taker_side, limit, maker.price)):
                 break
             if maker.order_id is None:
                 size -= min(size, maker.outside_qty)

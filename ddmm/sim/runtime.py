@@ -16,6 +16,7 @@ import structlog
 import trio
 
 from ddmm.domain.market import BookTick
+from ddmm.feeds.tape import TapeTrade
 from ddmm.sim.engine import SimExchange
 from ddmm.sim.faults import Faults
 from ddmm.sim.stream import StreamHub
@@ -54,6 +55,12 @@ class SimRuntime:
     def on_tick(self, tick: BookTick, *, symbol: str = "ADAUSDM") -> None:
         """Feed one Binance reference tick to the engine."""
         self.engine.on_reference(tick.bid, tick.ask, self.now_ms(), symbol=symbol)
+        self.changed()
+
+    def on_trade(self, trade: TapeTrade, *, symbol: str = "ADAUSDM") -> None:
+        """Feed one Binance trade of the tape to the engine (a taker in tape mode)."""
+        self.engine.on_trade(trade.taker_side, trade.price, trade.qty, self.now_ms(),
+                             symbol=symbol)
         self.changed()
 
     def advance(self) -> None:

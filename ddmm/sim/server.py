@@ -5,8 +5,9 @@ local setup uses 8080/8081): with `SimConfig.port` = P the streams use P + 1, an
 P = 0 both are ephemeral. `SimHandle.rest_url` and `ws_url` are the two base URLs.
 
 The reference feed is injected: a `LatestValue[BookTick]` (the live feed's slot) or an
-async iterator of ticks; a timer task runs the engine's `advance` every
-`ADVANCE_INTERVAL_S`. Wall-clock milliseconds come from `now_ms` (injectable for tests).
+async iterator of ticks; so is, with `sim.takers: tape`, the trade tape (`paper_tape`). A
+timer task runs the engine's `advance` every `ADVANCE_INTERVAL_S`. Wall-clock milliseconds
+come from `now_ms` (injectable for tests).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from hypercorn.trio import serve
 
 from ddmm.config.schema import Config, PaperConfig, SimConfig
 from ddmm.domain.market import BookTick
+from ddmm.errors import ConfigError
 from ddmm.feeds.parse import parse_frame
 from ddmm.feeds.sources import FrameSource, source_for
+from ddmm.feeds.tape import TapeTrade, tape_frames
 from ddmm.runtime.latest import LatestValue
 from ddmm.sim.accounts import Credentials
 from ddmm.sim.app import create_app
@@ -122,10 +125,51 @@ async def _feed_reference(runtime: SimRuntime, reference: Reference) -> None:
             runtime.on_tick(tick)
 
 
+async def _feed_tape(runtime: SimRuntime, tape: AsyncIterable[TapeTrade]) -> None:
+    async for trade in tape:
+        runtime.on_trade(trade)
+
+
+def paper_tape(config: Config) -> AsyncIterator[TapeTrade] | None:
+    """The trade tape a paper or standalone simulator plays: with `sim.takers: tape`, the
+    replayed recording's trades on the replay's clock, else None. Started with the fake
+    Binance server's replay, the two stay in step; tape mode without a replay has no
+    takers at all, so it is refused."""
+    if config.sim.takers != "tape":
+        return None
+    if config.feed.source != "replay":
+        raise ConfigError("sim.takers: tape needs feed.source: replay (the tape is its trades)")
+    return tape_frames(config.feed.replay)
+
+
 async def _advance_forever(runtime: SimRuntime) -> None:
     while True:
         await trio.sleep(ADVANCE_INTERVAL_S)
         runtime.advance()
+
+
+def _open_runtime(sim_config: SimConfig, paper_config: PaperConfig, now_ms: Callable[[], int],
+                  faults: FaultConfig | None,
+                  options: EngineOptions | None) -> tuple[_TestAccount, SimRuntime]:
+    account = _test_account(sim_config.seed, legacy_blob=sim_config.legacy_key_blob)
+    runtime = SimRuntime(
+        _engine_factory(sim_config, paper_config, account, options),
+        Faults(faults or FaultConfig(), sim_config.rate_limit_per_s),
+        now_ms,
+    )
+    return account, runtime
+
+
+def _handle(account: _TestAccount, runtime: SimRuntime, rest_url: str, ws_url: str) -> SimHandle:
+    return SimHandle(
+        rest_url=rest_url,
+        ws_url=ws_url,
+        api_key=account.api_key,
+        trading_password=account.password,
+        operation_key_hash=account.credentials.operation_key_hash,
+        account_id=TEST_ACCOUNT_ID,
+        runtime=runtime,
+    )
 
 
 async def serve_sim(
@@ -133,18 +177,15 @@ async def serve_sim(
     paper_config: PaperConfig,
     *,
     reference: Reference | None = None,
+    tape: AsyncIterable[TapeTrade] | None = None,
     now_ms: Callable[[], int] = wall_clock_ms,
     faults: FaultConfig | None = None,
     options: EngineOptions | None = None,
     task_status: trio.TaskStatus[SimHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the simulator on `sim_config.host` until cancelled; `started` gets a SimHandle."""
-    account = _test_account(sim_config.seed, legacy_blob=sim_config.legacy_key_blob)
-    runtime = SimRuntime(
-        _engine_factory(sim_config, paper_config, account, options),
-        Faults(faults or FaultConfig(), sim_config.rate_limit_per_s),
-        now_ms,
-    )
+    """Serve the simulator on `sim_config.host` until cancelled; `started` gets a SimHandle.
+    Each trade of `tape` goes to `runtime.on_trade` (a taker in tape mode)."""
+    account, runtime = _open_runtime(sim_config, paper_config, now_ms, faults, options)
     hyper = HypercornConfig()
     hyper.bind = [f"{sim_config.host}:{sim_config.port}"]
     hyper.accesslog = None
@@ -157,18 +198,35 @@ async def serve_sim(
         bound_ws = await nursery.start(partial(runtime.hub.run, host=sim_config.host, port=ws_port))
         if reference is not None:
             nursery.start_soon(_feed_reference, runtime, reference)
+        if tape is not None:
+            nursery.start_soon(_feed_tape, runtime, tape)
         nursery.start_soon(_advance_forever, runtime)
-        handle = SimHandle(
-            rest_url=binds[0],
-            ws_url=f"ws://{sim_config.host}:{bound_ws}",
-            api_key=account.api_key,
-            trading_password=account.password,
-            operation_key_hash=account.credentials.operation_key_hash,
-            account_id=TEST_ACCOUNT_ID,
-            runtime=runtime,
-        )
+        handle = _handle(account, runtime, binds[0], f"ws://{sim_config.host}:{bound_ws}")
         log.info("sim_started", rest_url=handle.rest_url, ws_url=handle.ws_url)
         task_status.started(handle)
+
+
+IN_PROCESS_REST_URL = "http://deltadefi-sim"
+IN_PROCESS_WS_HOST = "deltadefi-sim-stream"
+
+
+async def run_sim_in_process(
+    sim_config: SimConfig,
+    paper_config: PaperConfig,
+    *,
+    now_ms: Callable[[], int],
+    task_status: trio.TaskStatus[SimHandle] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """The simulator with no listener, for a backtest (SPEC §13): REST is the ASGI app
+    (`create_app(handle.runtime)`, called through an in-process HTTP transport), streams are
+    served by `handle.runtime.hub.serve_stream` on in-memory byte streams for the host of
+    `handle.ws_url`, and the caller feeds the reference (`runtime.on_tick`) and, with
+    `takers: tape`, the trades (`runtime.on_trade`). Runs the takers' timer until cancelled."""
+    account, runtime = _open_runtime(sim_config, paper_config, now_ms, None, None)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_advance_forever, runtime)
+        task_status.started(_handle(account, runtime, IN_PROCESS_REST_URL,
+                                    f"ws://{IN_PROCESS_WS_HOST}"))
 
 
 async def ticks_from_source(source: FrameSource, max_frame_bytes: int) -> AsyncIterator[BookTick]:
@@ -186,7 +244,8 @@ async def _run_standalone(config: Config) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             handle: SimHandle = await nursery.start(
-                partial(serve_sim, config.sim, config.paper, reference=reference)
+                partial(serve_sim, config.sim, config.paper, reference=reference,
+                        tape=paper_tape(config))
             )
             _print_banner(handle, config)
             async for signum in signals:

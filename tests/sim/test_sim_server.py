@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -19,10 +19,12 @@ import pytest
 import trio
 from trio_websocket import ConnectionRejected, open_websocket_url
 
-from ddmm.config.schema import PaperConfig, SimConfig
+from ddmm.config.schema import Config, FeedConfig, PaperConfig, SimConfig
 from ddmm.domain.market import BookTick
+from ddmm.errors import ConfigError
 from ddmm.exchange.signing import OperationKeySigner
-from ddmm.sim.server import SimHandle, serve_sim
+from ddmm.feeds.tape import TapeTrade
+from ddmm.sim.server import SimHandle, paper_tape, serve_sim
 
 T0 = 1_790_000_000_000
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -129,15 +131,16 @@ class Sim:
         return result
 
 
-async def start_sim(nursery: trio.Nursery, config: SimConfig | None = None) -> Sim:
+# These tests check shapes, not timing: no request latency keeps them fast.
+QUIET = SimConfig(rate_limit_per_s=1000, taker_rate_per_s=0.0, latency_build_ms=0,
+                  latency_submit_ms=0, latency_cancel_ms=0)
+
+
+async def start_sim(nursery: trio.Nursery, config: SimConfig = QUIET,
+                    tape: AsyncIterable[TapeTrade] | None = None) -> Sim:
     clock = WallClock()
     handle: SimHandle = await nursery.start(
-        partial(
-            serve_sim,
-            config or SimConfig(rate_limit_per_s=1000, taker_rate_per_s=0.0),
-            PaperConfig(),
-            now_ms=clock,
-        )
+        partial(serve_sim, config, PaperConfig(), tape=tape, now_ms=clock)
     )
     client = httpx.AsyncClient(base_url=handle.rest_url, headers={"X-API-KEY": handle.api_key})
     blob = (await client.get("/accounts/operation-key")).json()["encrypted_operation_key"]
@@ -456,9 +459,8 @@ async def test_depth_and_price_streams_include_our_orders(sim: Sim) -> None:
 async def test_rest_depth_and_depth_stream_show_the_other_makers_with_our_orders(
     nursery: trio.Nursery,
 ) -> None:
-    config = SimConfig(rate_limit_per_s=1000, taker_rate_per_s=0.0, outside_levels=2,
-                       outside_spread_bps=Decimal(10), outside_step_bps=Decimal(10),
-                       outside_depth=Decimal(1000))
+    config = attrs.evolve(QUIET, outside_levels=2, outside_spread_bps=Decimal(10),
+                          outside_step_bps=Decimal(10), outside_depth=Decimal(1000))
     sim = await start_sim(nursery, config)
     try:
         sim.handle.runtime.on_tick(BookTick(symbol="ADAUSDT", update_id=1, bid=Decimal("0.4500"),
@@ -480,3 +482,33 @@ async def test_rest_depth_and_depth_stream_show_the_other_makers_with_our_orders
         assert {"bids": frame["bids"], "asks": frame["asks"]} == expected
     finally:
         await sim.client.aclose()
+
+
+# -- the trade tape --------------------------------------------------------------------------
+
+
+async def test_a_tape_given_to_the_server_reaches_the_engine_as_takers(
+    nursery: trio.Nursery,
+) -> None:
+    send, receive = trio.open_memory_channel[TapeTrade](0)
+    config = attrs.evolve(QUIET, takers="tape", tape_share=1.0, outside_depth=Decimal(0))
+    sim = await start_sim(nursery, config, tape=receive)
+    try:
+        order = await sim.place("buy", "0.4490", "40")
+        with trio.fail_after(5):
+            await send.send(TapeTrade(recv_ns=1, taker_side="sell", price=Decimal("0.4480"),
+                                      qty=Decimal(100)))
+            await trio.testing.wait_all_tasks_blocked()
+        answer = await sim.client.get(f"/accounts/order/{order['id']}")
+        assert (answer.json()["status"], answer.json()["executed_base_qty"]) == ("closed", "40")
+    finally:
+        await sim.client.aclose()
+
+
+def test_paper_plays_the_replays_tape_only_in_tape_mode() -> None:
+    assert paper_tape(Config()) is None
+    tape_mode = attrs.evolve(Config().sim, takers="tape")
+    assert paper_tape(attrs.evolve(Config(), sim=tape_mode)) is not None
+    synthetic = attrs.evolve(Config(), sim=tape_mode, feed=FeedConfig(source="synthetic"))
+    with pytest.raises(ConfigError, match=r"feed\.source: replay"):
+        paper_tape(synthetic)
