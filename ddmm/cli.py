@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
+
 from ddmm.config import Config, load_config
 from ddmm.config.live_guard import check_live_start
 from ddmm.config.show import config_to_yaml
@@ -55,11 +57,37 @@ def _parser() -> argparse.ArgumentParser:
     subparsers = {name: commands.add_parser(name, help=text) for name, text in COMMAND_HELP.items()}
     for sub in subparsers.values():
         _add_common(sub, top=False)
+    _add_backtest_options(subparsers["backtest"])
     quote = subparsers["quote"]
     for flag, text in (("--bid", "Binance best bid"), ("--ask", "Binance best ask"),
                        ("--ada", "total ADA balance"), ("--usdm", "total USDM balance")):
         quote.add_argument(flag, required=True, type=_decimal_arg, help=text)
     return parser
+
+
+def _add_backtest_options(parser: argparse.ArgumentParser) -> None:
+    from ddmm.config.schema import REGIME_NAMES
+
+    parser.add_argument("--data", action="append", type=Path, default=[], metavar="FILE",
+                        help="recording to replay (repeatable: back to back); "
+                             "default feed.replay.path")
+    parser.add_argument("--each", action="store_true",
+                        help="run every --data file on its own instead of back to back")
+    parser.add_argument("--synthetic", choices=REGIME_NAMES, metavar="REGIME",
+                        help=f"seeded synthetic regime instead of data: {', '.join(REGIME_NAMES)}")
+    parser.add_argument("--duration", type=float, default=600.0,
+                        help="virtual seconds of a synthetic regime (default 600)")
+    parser.add_argument("--seed", type=int, default=42, help="seeds every random source")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output directory (default var/backtest/<inputs>-seed<N>)")
+    parser.add_argument("--compare", type=Path, default=None, metavar="B.yaml",
+                        help="compare with the configuration in B.yaml")
+    parser.add_argument("--set-b", dest="overrides_b", action="append", default=[],
+                        metavar="KEY=VALUE", help="compare with this config plus KEY=VALUE")
+    parser.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                        help="run the grid of these values (repeatable), one process per core")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="sweep worker processes (default: one per core)")
 
 
 def _decimal_arg(text: str) -> Decimal:
@@ -80,19 +108,28 @@ COMMAND_HELP = {
     "resume": "lift an emergency stop and clear latched halts such as the daily-loss halt",
     "status": "print orders, fills, position and risk events from the database",
     "doctor": "read-only preflight: credentials, key, market, balances, feed, clock, DB, port",
+    "backtest": "replay recordings or a synthetic regime through the whole bot in virtual time",
 }
 
 
-def load_from_args(args: argparse.Namespace) -> Config:
-    path = args.config
-    if path is None and DEFAULT_CONFIG.exists():
-        path = DEFAULT_CONFIG
+def _config_path(args: argparse.Namespace) -> Path | None:
+    if args.config is None and DEFAULT_CONFIG.exists():
+        return DEFAULT_CONFIG
+    path: Path | None = args.config
+    return path
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
     overrides = [*args.overrides, *getattr(args, "overrides_after_command", [])]
     if args.mode is not None:
         overrides.append(f"mode={args.mode}")
     if args.pretty:
         overrides.append("logging.pretty=true")
-    return load_config(path, overrides=overrides)
+    return overrides
+
+
+def load_from_args(args: argparse.Namespace) -> Config:
+    return load_config(_config_path(args), overrides=_overrides(args))
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -200,12 +237,41 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0 if all(check.ok for check in checks) else EXIT_FAILURE
 
 
+def _backtest(args: argparse.Namespace) -> int:
+    from ddmm.backtest import command
+
+    load = command.ConfigLoader(_config_path(args), tuple(_overrides(args)))
+    config = load()
+    inputs = command.Inputs(
+        files=tuple(getattr(args, "data", [])), regime=getattr(args, "synthetic", None),
+        duration_s=getattr(args, "duration", 600.0), each=getattr(args, "each", False))
+    if inputs.files and inputs.regime is not None:
+        raise ConfigError("backtest: give --data or --synthetic, not both")
+    if inputs.regime is None and not inputs.files and config.feed.source == "synthetic":
+        inputs = attrs.evolve(inputs, regime=config.feed.synthetic.regime)
+    seed = getattr(args, "seed", 42)
+    out = getattr(args, "out", None) or command.default_out(inputs, config, seed)
+    sweep = getattr(args, "sweep", [])
+    compare_b = getattr(args, "compare", None)
+    overrides_b = getattr(args, "overrides_b", [])
+    if sweep:
+        if compare_b is not None or overrides_b:
+            raise ConfigError("backtest: --sweep and --compare are separate runs")
+        return command.run_sweep(load, command.parse_sweep(sweep), inputs, seed=seed,
+                                 out=out, jobs=getattr(args, "jobs", 1))
+    if compare_b is not None or overrides_b:
+        config_b = (load_config(compare_b, overrides=[*_overrides(args), *overrides_b])
+                    if compare_b is not None else load(overrides_b))
+        return command.run_compare(config, config_b, inputs, seed=seed, out=out)
+    return command.run_single(config, inputs, seed=seed, out=out)
+
+
 def _run(args: argparse.Namespace) -> int:
     from ddmm.app import run_bot
 
     config = load_from_args(args)
     if config.mode == "backtest":
-        raise ConfigError("mode: backtest is not available yet (SPEC §1); use paper or live")
+        return _backtest(args)
     check_live_start(config, mainnet_flag=args.mainnet,
                      allow_local_feed=os.environ.get(ALLOW_LOCAL_FEED_ENV) == "1")
     return run_bot(config)
@@ -222,6 +288,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "resume": _resume,
     "status": _status,
     "doctor": _doctor,
+    "backtest": _backtest,
 }
 
 

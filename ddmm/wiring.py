@@ -55,6 +55,7 @@ from ddmm.runtime.latest import LatestValue
 from ddmm.runtime.reply import request
 from ddmm.runtime.specs import Strategy
 from ddmm.runtime.supervisor import ChildSpec, SupervisorHandle, SupervisorSpec, run_supervisor
+from ddmm.runtime.websocket import ConnectWebSocket, connect_over_tcp
 
 log = structlog.get_logger(actor="app")
 
@@ -90,8 +91,12 @@ class Wiring:
 
     def __init__(self, config: Config, session: ExchangeSession,
                  ticks: LatestValue[BookTick], url: str, clock_ms: Callable[[], int],
-                 metrics: BotMetrics) -> None:
+                 metrics: BotMetrics, connect_ws: ConnectWebSocket = connect_over_tcp) -> None:
         self.config, self.session, self.ticks, self.url = config, session, ticks, url
+        self.connect_ws = connect_ws
+        """How the feed and the account stream open their WebSockets (in-process in a
+        backtest)."""
+        self.backtest = config.mode == "backtest"
         self.metrics = metrics
         self.clock_ms = clock_ms
         self.symbol = config.exchange.symbol
@@ -162,7 +167,8 @@ class Wiring:
         c = self.config
         return [
             ChildSpec("feed", partial(run_feed, c.feed, self.ticks, self.status, url=self.url,
-                                      rng=random.Random(c.supervisor.seed))),
+                                      rng=random.Random(c.supervisor.seed),
+                                      connect=self.connect_ws)),
             ChildSpec("quoter", partial(
                 _with_raise_point, "quoter_start",
                 quoter.run, book=self.ticks, inbox=self.quoter_recv, targets=self.oms_send,
@@ -176,18 +182,23 @@ class Wiring:
         ]
 
     def _ops(self) -> list[ChildSpec]:
+        """The operator's controls and the status line. A backtest has no operator and may
+        not open a port or poll files (a thread): it keeps only the status line."""
         c = self.config
+        reporter = ChildSpec("reporter", partial(
+            run_reporter, [feed_snapshot(self.ticks, self.status), self.order_snapshot,
+                           self.account_snapshot], interval_s=c.ops.status_interval_s))
+        if self.backtest:
+            return [reporter]
         return [
             ChildSpec("stop_watch", partial(stop_watch.run, c.risk.stop_file, self.account_send)),
-            ChildSpec("reporter", partial(run_reporter, [feed_snapshot(self.ticks, self.status),
-                                                         self.order_snapshot,
-                                                         self.account_snapshot],
-                                          interval_s=c.ops.status_interval_s)),
+            reporter,
             ChildSpec("ops", self._start_ops),
         ]
 
     async def _start_persistence(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        async with persistence.open_persistence(self.config.persistence) as db:
+        async with persistence.open_persistence(self.config.persistence,
+                                                in_loop=self.backtest) as db:
             self.db = db
             task_status.started()
             await db.wait_stopped()
@@ -292,7 +303,7 @@ class Wiring:
                              task_status=task_status)
 
     async def _start_watcher(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        stream = AccountStream.from_config(self.config.exchange)
+        stream = AccountStream.from_config(self.config.exchange, connect=self.connect_ws)
         await account_watcher.run(stream, self.session.client, self.symbol, oms=self.oms_send,
                                   account=self.account_send, task_status=task_status)
 

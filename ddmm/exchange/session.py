@@ -13,6 +13,7 @@ import random
 from functools import partial
 
 import attrs
+import httpx
 import structlog
 
 from ddmm.config.schema import ExchangeConfig
@@ -34,11 +35,14 @@ class ExchangeSession:
 
 async def open_session(config: ExchangeConfig, *, rng: random.Random,
                        observe: ObserveRequest | None = None,
-                       read_only: bool = False) -> ExchangeSession:
-    """Connect, decrypt the operation key and read the market; the caller closes the client."""
+                       read_only: bool = False,
+                       transport: httpx.AsyncBaseTransport | None = None) -> ExchangeSession:
+    """Connect, decrypt the operation key and read the market; the caller closes the client.
+    `transport` replaces the network (a backtest's in-process simulator)."""
     if config.trading_password is None:
         raise ConfigError("exchange.trading_password: required (DELTADEFI_TRADING_PASSWORD)")
-    client = DeltaDeFiClient.from_config(config, observe=observe, read_only=read_only)
+    client = DeltaDeFiClient.from_config(config, observe=observe, read_only=read_only,
+                                         transport=transport)
     backoff = Backoff(1.0, 10.0, rng=rng)
     try:
         rules = await until_ready(partial(client.market_rules, config.symbol),
