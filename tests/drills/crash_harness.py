@@ -143,7 +143,10 @@ class Sim:
         self.port = free_port_pair()
         self.rest_url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port + 1}"
-        args = [sys.executable, "-m", "ddmm", "sim", "--set", f"sim.port={self.port}"]
+        # No simulated request latency: the drills inject their own delays (proxies,
+        # faults) and time their checks around them; realistic latency has its own tests.
+        args = [sys.executable, "-m", "ddmm", "sim", "--set", f"sim.port={self.port}",
+                *(f"--set=sim.latency_{call}_ms=0" for call in ("build", "submit", "cancel"))]
         self.proc = Proc("sim", args, env, workdir / "sim.log")
         self.credentials: dict[str, str] = {}
 

@@ -96,6 +96,9 @@ async def test_thirty_virtual_minutes_with_random_faults_end_equal_to_the_exchan
         "feed.source=synthetic", "sim.taker_rate_per_s=1.5", "sim.seed=11",
         f"persistence.path={tmp_path / 'soak.db'}", f"risk.stop_file={tmp_path / 'STOP'}",
         "ops.ladder_log_interval_s=300", "logging.level=warning",
+        # The clock runs RATE× the wall, so each real round trip already costs RATE× in
+        # virtual time; latency is one of the injected faults here instead.
+        "sim.latency_build_ms=0", "sim.latency_submit_ms=0", "sim.latency_cancel_ms=0",
     ]
     config = load_config(ROOT / "conf" / "config.yaml", overrides=overrides, environ={},
                          dotenv=None)
