@@ -49,9 +49,14 @@ class MarketFlow:
         self._last_ms: float | None = None
 
     def on_reference(self, symbol: str, bid: Decimal, ask: Decimal, now_ms: int) -> None:
-        """Run what was due under the old reference, then schedule arbs the new one allows."""
+        """Run what was due under the old reference, then schedule arbs the new one allows.
+        The same prices again (most Binance ticks only change sizes) change nothing: the
+        outside book is the same, and orders placed since were checked as they opened."""
         self.advance(now_ms)
-        self.references[symbol] = Reference(bid=bid, ask=ask)
+        reference = Reference(bid=bid, ask=ask)
+        if self.references.get(symbol) == reference:
+            return
+        self.references[symbol] = reference
         tick = self._state.pairs[symbol].tick
         self._outside[symbol] = outside_book(self.references[symbol], self._config, tick)
         book = self._state.books[symbol]

@@ -414,3 +414,18 @@ def test_ids_are_random_per_start_unless_a_deterministic_run_seeds_them(
         return venue.place(venue.alice, "sell", "0.6000", "100")
 
     assert (first_id() == first_id()) is same
+
+
+def test_a_repeated_reference_keeps_the_arbitrage_schedule(venue: Venue) -> None:
+    """The same prices again change nothing (only sizes moved on Binance): a crossed
+    order keeps its first due time, and an order placed between the two ticks through
+    that reference is still taken."""
+    crossed = venue.place(venue.alice, "sell", "0.4500", "50")
+    venue.engine.on_reference(D("0.4500"), D("0.4501"), T0 + 1000)
+    later = venue.place(venue.alice, "sell", "0.4499", "50", now=T0 + 1050)
+    venue.engine.on_reference(D("0.4500"), D("0.4501"), T0 + 1100)
+    venue.engine.advance(T0 + 1200)
+    assert venue.engine.order(venue.alice, crossed).status is Status.CLOSED
+    assert venue.engine.order(venue.alice, later).executed_base_qty == 0
+    venue.engine.advance(T0 + 1250)
+    assert venue.engine.order(venue.alice, later).status is Status.CLOSED
