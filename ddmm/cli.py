@@ -240,6 +240,8 @@ def _doctor(args: argparse.Namespace) -> int:
 def _backtest(args: argparse.Namespace) -> int:
     from ddmm.backtest import command
 
+    if args.own_process:
+        command.reexec_with_fixed_hash_seed()
     load = command.ConfigLoader(_config_path(args), tuple(_overrides(args)))
     config = load()
     inputs = command.Inputs(
@@ -294,6 +296,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.own_process = argv is None  # this process's command line: a backtest may re-run it
     command = COMMANDS[args.command or "run"]
     try:
         return command(args)

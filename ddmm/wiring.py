@@ -97,6 +97,7 @@ class Wiring:
         """How the feed and the account stream open their WebSockets (in-process in a
         backtest)."""
         self.backtest = config.mode == "backtest"
+        self._local_ids = random.Random(f"{config.supervisor.seed}-local-ids")
         self.metrics = metrics
         self.clock_ms = clock_ms
         self.symbol = config.exchange.symbol
@@ -212,8 +213,16 @@ class Wiring:
                            clock_ms=self.clock_ms, fault=fault_point,
                            burst_cancels=self.config.limiter.capacity
                            // max(1, self.config.limiter.cost_cancel),
-                           status=self.oms_status)
+                           status=self.oms_status, **self._seeded_ids())
         await oms.run(actor, self.oms_recv, task_status=task_status)
+
+    def _seeded_ids(self) -> dict[str, Callable[[], str]]:
+        """A backtest draws local order ids from its seed: a set of ids iterates in an
+        order that depends on the ids, and a run must repeat exactly (SPEC §13)."""
+        if not self.backtest:
+            return {}
+        rng = self._local_ids
+        return {"new_local_id": lambda: f"{rng.getrandbits(128):032x}"}
 
     async def _start_shadow(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None

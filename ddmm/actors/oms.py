@@ -105,8 +105,11 @@ class Oms:
         limits: RiskLimits, symbol: str, clock_ms: Callable[[], int],
         fault: Callable[[str], None] = lambda point: None, burst_cancels: int = 5,
         status: LatestValue[OmsStatus] | None = None,
+        new_local_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._db = db
+        self._new_local_id = new_local_id
+        """Our id of a new order: random, or drawn from the run's seed in a backtest."""
         self._limiter = limiter
         self._executor = executor
         self._policy = policy
@@ -304,7 +307,7 @@ class Oms:
             return
         self._fault("intent_decided")
         now = self._clock_ms()
-        order = Order(local_id=uuid.uuid4().hex, side=intent.side, price=intent.price,
+        order = Order(local_id=self._new_local_id(), side=intent.side, price=intent.price,
                       qty=intent.qty, layer=intent.layer, state=OrderState.NEW,
                       created_ms=now, updated_ms=now)
         await self._db.insert_order(OrderRecord.from_order(order, symbol=self._symbol))

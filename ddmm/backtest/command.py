@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -27,6 +28,25 @@ from ddmm.config import Config, load_config
 from ddmm.config.schema import Regime
 from ddmm.errors import ConfigError
 from ddmm.logging import configure_logging
+
+HASH_SEED = "0"
+
+
+def reexec_with_fixed_hash_seed() -> None:
+    """Run this command again with `PYTHONHASHSEED` fixed, unless it already is.
+
+    Python salts the hash of every str per process, so the iteration order of a set of
+    order ids — and from it the order of some requests — differs from run to run; a
+    backtest must not. The salt is chosen at interpreter start, so the only way to fix it
+    is a fresh interpreter: `execve` replaces this process with the same command line and
+    the seed in its environment (sweep workers inherit it).
+    """
+    if os.environ.get("PYTHONHASHSEED") == HASH_SEED:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "ddmm", *sys.argv[1:]],
+              {**os.environ, "PYTHONHASHSEED": HASH_SEED})
 
 
 @attrs.frozen

@@ -21,7 +21,9 @@ Quoting (`quoting_quality` has the details; the churn benchmark's definitions):
   limiter) per minute of the window; cancels_per_min: cancellations asked for (audit rows
   `cancel_sent`; an order cleared by a cancel-all counts once, so this bounds the cancel
   requests from above); actions_per_min: their sum; max_actions_in_any_1s: most of those
-  rows in any window [t, t + 1 s).
+  rows in any window [t, t + 1 s). Cancels are stamped when the OMS decides them, before
+  the rate limiter spaces them out, so this overstates bursts; the backtest report's
+  `exchange.max_order_requests_in_any_1s` is what the exchange's rate limit really met.
 
 Trading (`account_path`):
 - fills, volume_ada = Σ q, volume_usdm = Σ q·p.

@@ -4,6 +4,11 @@
 time, host or path of the output directory — written with sorted keys, so the same run
 gives the same bytes. What depends on the machine (speed, wall seconds, host) goes to
 `run.json`. Beside them: `report.png`, `fills.csv`, the database and the log.
+
+`report.json["exchange"]` is the simulator's side of the run: its executions for us (the
+metrics' fills must equal them), what it still had open at the end, and the order-endpoint
+requests in its busiest 1 s — the rate limit's true load, where the metrics'
+`max_actions_in_any_1s` counts cancels when the OMS decides them.
 """
 
 from __future__ import annotations
@@ -42,8 +47,8 @@ SUMMARY_KEYS = (
     "volume_ada", "volume_usdm", "quote_uptime", "tracking_error_bps", "actions_per_min",
     "orders_per_min", "cancels_per_min", "max_actions_in_any_1s", "markout_bps.1",
     "markout_bps.10", "markout_bps.60", "spread_capture_bps", "realized_spread_bps",
-    "inventory.min", "inventory.max", "inventory.end", "inventory.mean_abs_gamma",
-    "inventory.half_life_s", "halts",
+    "inventory.min_ada", "inventory.max_ada", "inventory.end_ada",
+    "inventory.mean_abs_gamma", "inventory.half_life_s", "halts",
 )
 RANK_KEY = "pnl_vs_hold_usdm"
 
@@ -76,7 +81,12 @@ def write_outputs(out: Path, config: Config, run_config: Config, market: Market,
         "virtual_s": round(result.virtual_s, 3),
         "ticks": result.ticks,
         "exit_code": result.exit_code,
-        "simulator_fills": len(result.sim_fills),
+        "exchange": {
+            "fills": len(result.sim_fills),
+            "open_orders_at_end": result.sim_open_orders,
+            "max_order_requests_in_any_1s": result.sim_max_requests_in_any_1s,
+            "rate_limited_requests": result.sim_rate_limited,
+        },
         "metrics": metrics,
     }
     write_json(out / REPORT_JSON, report)

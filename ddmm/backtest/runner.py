@@ -20,16 +20,17 @@ tape`). It starts once the bot's feed and account stream are connected and,
 after the last frame and `SETTLE_S`, asks the bot to stop; the usual graceful stop and
 safe-stop cancel-all end the run.
 
-Reproducible: the run's seed seeds the simulator (takers, ids), the supervisor's jitter,
-a synthetic regime, and Trio's own scheduler, which otherwise shuffles the order in which
-tasks woken together run.
+Reproducible: the run's seed seeds the simulator (takers, ids), our order ids, the
+supervisor's jitter, a synthetic regime, and Trio's own choices (`deterministic_trio`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -92,6 +93,11 @@ class RunResult:
     """(trade id, quantity) of every execution of ours the simulator recorded."""
     sim_open_orders: int
     """Orders of ours still open on the simulator at the end (the safe stop leaves none)."""
+    sim_max_requests_in_any_1s: int
+    """Order-endpoint requests (build, submit, cancel) the simulator saw in its busiest
+    1 s window: what the rate limit really met."""
+    sim_rate_limited: int
+    """Requests the simulator refused for the rate limit (429)."""
     rules: MarketRules
     """The market's grid as the bot read it from the simulator."""
 
@@ -113,18 +119,36 @@ def backtest_config(config: Config, out: Path, seed: int) -> Config:
 def run_backtest(config: Config, market: Market, *, progress: Progress | None = None) -> RunResult:
     """Run the backtest to the end in this thread (`config` from `backtest_config`)."""
     _fresh_database(config.persistence.path)
-    seed_trio_scheduler(config.supervisor.seed)
     clock = trio.testing.MockClock(autojump_threshold=0)
     started = time.perf_counter()
-    result: RunResult = trio.run(partial(_backtest, config, market, progress), clock=clock)
+    with deterministic_trio(config.supervisor.seed):
+        result: RunResult = trio.run(partial(_backtest, config, market, progress), clock=clock)
     return attrs.evolve(result, wall_s=time.perf_counter() - started)
 
 
-def seed_trio_scheduler(seed: int) -> None:
-    """Trio runs tasks woken at the same moment in a randomised order, on purpose, from a
-    module-level `random.Random` (`trio._core._run._r`; no public API seeds it). Seeding it
-    makes a backtest's interleavings — and so its report — the same on every run."""
-    trio._core._run._r.seed(seed)
+@contextlib.contextmanager
+def deterministic_trio(seed: int) -> Iterator[None]:
+    """Make Trio's own choices repeatable for one run, then put them back.
+
+    Trio runs tasks woken at the same moment in a randomised order, on purpose, from a
+    module-level `random.Random` (`trio._core._run._r`); and timers due at the same
+    instant fire in the order of their cancel scopes' memory addresses (`id()` breaks ties
+    in its deadline heap), which differ from process to process. In virtual time many
+    timers fall due together (a 40 ms and a 60 ms request latency, say), so both decide
+    which request the simulator serves first. No public API fixes either: the backtest
+    seeds the generator and, in that module only, shadows `id` with a counter, so ties go
+    to the timer registered first.
+    """
+    run_module = trio._core._run
+    state = run_module._r.getstate()
+    run_module._r.seed(seed)
+    registration = itertools.count()
+    setattr(run_module, "id", lambda _scope: next(registration))  # noqa: B010
+    try:
+        yield
+    finally:
+        delattr(run_module, "id")
+        run_module._r.setstate(state)
 
 
 def _fresh_database(path: Path) -> None:
@@ -169,7 +193,9 @@ async def _backtest(config: Config, market: Market, progress: Progress | None) -
                      start_ms=start_ms, end_ms=end_ms,
                      virtual_s=(end_ms - start_ms) / 1000, wall_s=0.0,
                      db_path=config.persistence.path, sim_fills=sim_fills,
-                     sim_open_orders=sim.engine.open_count(), rules=session.rules)
+                     sim_open_orders=sim.engine.open_count(),
+                     sim_max_requests_in_any_1s=sim.runtime.faults.max_in_window,
+                     sim_rate_limited=sim.runtime.faults.rate_limited, rules=session.rules)
 
 
 def _in_process_binance(symbol: str) -> FakeBinance:

@@ -24,6 +24,7 @@ from ddmm.persistence import queries, schema
 ROOT = Path(__file__).resolve().parents[2]
 ETH_0808 = ROOT / "data/binance-spot/ethusdt_20240808.gz"
 SHORT = ["--synthetic", "volatile", "--duration", "45"]
+DETERMINISM = ["--synthetic", "volatile", "--duration", "120"]
 
 
 def backtest(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,7 +33,7 @@ def backtest(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_same_inputs_config_and_seed_give_a_byte_identical_report(tmp_path: Path) -> None:
-    runs = [backtest(*SHORT, "--seed", seed, "--out", str(tmp_path / name))
+    runs = [backtest(*DETERMINISM, "--seed", seed, "--out", str(tmp_path / name))
             for name, seed in (("first", "7"), ("second", "7"), ("other-seed", "8"))]
     for run in runs:
         assert run.returncode == 0, run.stderr
@@ -40,6 +41,8 @@ def test_same_inputs_config_and_seed_give_a_byte_identical_report(tmp_path: Path
         (tmp_path / name / "report.json").read_bytes()
         for name in ("first", "second", "other-seed"))
     assert first == second
+    assert ((tmp_path / "first" / "fills.csv").read_bytes()
+            == (tmp_path / "second" / "fills.csv").read_bytes())
     assert first != other  # the seed does reach the run: the comparison can fail
     report = json.loads(first)
     assert report["metrics"]["fills"] > 0
@@ -131,4 +134,21 @@ def test_a_database_row_count_matches_what_the_report_says(tmp_path: Path) -> No
         (fills,) = conn.execute("SELECT COUNT(*) FROM fills").fetchone()
     finally:
         conn.close()
-    assert report["metrics"]["fills"] == fills == report["simulator_fills"]
+    assert report["metrics"]["fills"] == fills == report["exchange"]["fills"]
+    assert report["exchange"]["open_orders_at_end"] == 0
+    # Build, submit and cancel each count: at most 5 actions/s, a place being two requests.
+    assert 0 < report["exchange"]["max_order_requests_in_any_1s"] <= 10
+    assert report["exchange"]["rate_limited_requests"] == 0
+
+
+def test_mode_backtest_runs_the_configured_feed_as_a_backtest(tmp_path: Path) -> None:
+    """`python -m ddmm --mode backtest` backtests the configured synthetic regime into the
+    default output directory (under the working directory)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "ddmm", "--mode", "backtest", "--set", "feed.source=synthetic",
+         "--set", "feed.synthetic.regime=calm"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=240, check=False)
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "var/backtest/calm-seed42/report.json").read_text())
+    assert report["inputs"]["regime"] == "calm"
+    assert 600 <= report["virtual_s"] < 610
