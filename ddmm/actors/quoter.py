@@ -1,6 +1,7 @@
 """Quoter actor: Binance ticks + inventory → target ladders for the OMS.
 
-Owns: the quoter state (last trusted tick, suspect jump, inventory, last emitted target).
+Owns: the quoter state (last trusted tick, suspect jump, inventory, the σ estimate of the
+vol spread scale when `params.vol` is enabled, last emitted target).
 Inputs: the feed's `LatestValue[BookTick]` slot (newest tick only, never a backlog) and a
 bounded mailbox of `QuoterMsg` (`Inventory` updates).
 Outputs: `TargetLadder` on `targets`; a held (empty) ladder with its reason while the feed
@@ -23,6 +24,7 @@ from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory, Ladder, QuoteLevel, TargetLadder
 from ddmm.quoting import decide
 from ddmm.quoting.params import LadderParams, RequotePolicy
+from ddmm.quoting.vol import VolEstimate, sigma_bps_per_sqrt_s
 from ddmm.runtime.latest import LatestValue
 
 QuoterMsg = Inventory
@@ -66,7 +68,7 @@ async def run(
             seen, tick = await book.wait_newer(seen)
             if tick_taken_s is None:
                 tick_taken_s = trio.current_time()
-            state = decide.on_tick(state, tick, max_jump_bps)
+            state = decide.on_tick(state, tick, max_jump_bps, params.vol)
             wake()
 
     async def pump_inbox() -> None:
@@ -96,16 +98,17 @@ async def run(
                     observe_tick_to_intent(trio.current_time() - tick_taken_s)
             tick_taken_s = None
             if now >= next_log and state.mark is not None:
-                _log_ladder(state.mark.ladder)
+                _log_ladder(state.mark.ladder, state.vol)
                 next_log = now + ladder_log_interval_s
 
 
-def _log_ladder(ladder: Ladder) -> None:
+def _log_ladder(ladder: Ladder, vol: VolEstimate | None) -> None:
     log.info(
         "ladder_logged",
         actor="quoter",
         hold_reason=ladder.hold_reason,
         gamma=str(ladder.gamma),
+        sigma_bps_per_sqrt_s=None if vol is None else round(sigma_bps_per_sqrt_s(vol), 3),
         bids=_top(ladder.bids),
         asks=_top(ladder.asks),
     )

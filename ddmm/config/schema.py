@@ -18,7 +18,7 @@ from ddmm.config.secret import Secret
 
 Mode = Literal["paper", "live", "shadow", "backtest"]
 FeedSource = Literal["live", "replay", "synthetic"]
-Anchor = Literal["touch", "mid"]
+Anchor = Literal["touch", "mid", "microprice"]
 Network = Literal["mainnet", "staging"]
 Synchronous = Literal["NORMAL", "FULL"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -95,8 +95,24 @@ class SkewConfig:
 
 
 @attrs.frozen(kw_only=True)
+class VolConfig:
+    """Volatility-adaptive spread (SPEC §15): s_base × clamp(σ / reference, 1, max_scale),
+    σ an EWMA of the Binance mid's log-returns per √s (`ddmm/quoting/vol.py`). The same
+    scale stretches `requote.min_requote_ms`. Off = today's ladder exactly."""
+
+    enabled: bool = False
+    halflife_s: float = attrs.field(default=30.0, validator=_pos)
+    reference_bps_per_sqrt_s: Decimal = attrs.field(default=Decimal("3.0"), validator=_pos)
+    """σ above which the spread widens: above what the normal tuning inputs measure (the
+    2024-08-08 recordings, the `calm` regime), see conf/config.yaml."""
+    max_scale: Decimal = attrs.field(default=Decimal("3"), validator=v.ge(Decimal(1)))
+
+
+@attrs.frozen(kw_only=True)
 class QuoteConfig:
     anchor: Anchor = "touch"
+    """touch: bids off the Binance bid, asks off its ask; mid: both off (B+A)/2;
+    microprice: both off the size-weighted mid (B·Qa + A·Qb)/(Qa + Qb)."""
     s_base_bps: Decimal = attrs.field(default=Decimal("8"), validator=_nonneg)
     step_bps: Decimal = attrs.field(default=Decimal("10"), validator=_nonneg)
     num_layers: int = attrs.field(default=10, validator=_between(1, 50))
@@ -110,6 +126,7 @@ class QuoteConfig:
     reserve: Decimal = attrs.field(default=Decimal("0.02"), validator=_fraction)
     """Share of each balance never committed to quotes."""
     skew: SkewConfig = attrs.Factory(SkewConfig)
+    vol: VolConfig = attrs.Factory(VolConfig)
 
 
 @attrs.frozen(kw_only=True)
@@ -117,6 +134,7 @@ class RequoteConfig:
     """Minimal-churn requoting (SPEC §5)."""
 
     min_requote_ms: int = attrs.field(default=100, validator=_nonneg)
+    """Stretched by the vol spread scale when `quote.vol` is enabled."""
     gamma_step: Decimal = attrs.field(default=Decimal("0.02"), validator=_nonneg)
     price_tolerance_bps: Decimal = attrs.field(default=Decimal("0"), validator=_nonneg)
     """Layer 0 (our touch) is kept only within this of its target."""

@@ -2,7 +2,7 @@
 
 The quoter actor keeps a `QuoterState`, feeds it ticks and inventory with `on_tick` and
 `on_inventory`, and asks `evaluate` for the `TargetLadder` to send, if any. Time and the
-feed's staleness come in as arguments.
+feed's staleness come in as arguments; the vol estimator's clock is the ticks' `recv_ns`.
 """
 
 from __future__ import annotations
@@ -17,23 +17,28 @@ from ddmm.domain.quotes import Inventory, Ladder, TargetLadder
 from ddmm.quoting.ladder import build_ladder
 from ddmm.quoting.params import LadderParams, RequotePolicy
 from ddmm.quoting.requote import RequoteMark, requote_due
+from ddmm.quoting.skew import Ratio
+from ddmm.quoting.vol import VolEstimate, VolParams, observe, spread_scale
 
 
 @attrs.frozen(kw_only=True)
 class QuoterState:
     """`book` is the last trusted tick; `suspect` a jump waiting for a second tick;
+    `vol` the σ estimate over the trusted ticks (None while vol scaling is off);
     `built` the last ladder built and the inputs it was built from."""
 
     book: BookTick | None = None
     suspect: BookTick | None = None
     inventory: Inventory | None = None
+    vol: VolEstimate | None = None
     mark: RequoteMark | None = None
     built: tuple[LadderInputs, Ladder] | None = None
 
 
-LadderInputs = tuple[Decimal, Decimal, Inventory]
-"""What `build_ladder` reads: the book's best bid and ask, and the inventory. Most ticks
-change only the sizes at the touch (or move less than our tick once rescaled), so the
+LadderInputs = tuple[Decimal, Decimal, tuple[Decimal, Decimal] | None, Inventory, Ratio]
+"""Everything `build_ladder` reads besides the params: the best bid and ask, the touch sizes
+(only with the microprice anchor, None otherwise), the inventory and the spread scale. Most
+ticks change only the sizes at the touch (or move less than our tick once rescaled), so the
 ladder of the same inputs is reused instead of rebuilt (`_ladder`)."""
 
 
@@ -41,18 +46,25 @@ def _jump_bps(a: BookTick, b: BookTick) -> Decimal:
     return abs(b.mid - a.mid) / a.mid * BPS
 
 
-def on_tick(state: QuoterState, tick: BookTick, max_jump_bps: Decimal) -> QuoterState:
+def on_tick(
+    state: QuoterState, tick: BookTick, max_jump_bps: Decimal, vol: VolParams
+) -> QuoterState:
     """Trust `tick` unless its mid jumped more than `max_jump_bps` from the trusted one.
 
     A jump is held as suspect until the next tick: if that one is near the suspect (the
     move is real) or near the old price (it was a glitch), it is trusted; otherwise it
-    becomes the new suspect (SPEC §3).
+    becomes the new suspect (SPEC §3). Only trusted ticks feed the σ estimate: a confirmed
+    jump counts in full (from the last trusted mid), a glitch not at all.
     """
-    if state.book is None or _jump_bps(state.book, tick) <= max_jump_bps:
-        return attrs.evolve(state, book=tick, suspect=None)
-    if state.suspect is not None and _jump_bps(state.suspect, tick) <= max_jump_bps:
-        return attrs.evolve(state, book=tick, suspect=None)
-    return attrs.evolve(state, suspect=tick)
+    trusted = state.book is None or _jump_bps(state.book, tick) <= max_jump_bps or (
+        state.suspect is not None and _jump_bps(state.suspect, tick) <= max_jump_bps
+    )
+    if not trusted:
+        return attrs.evolve(state, suspect=tick)
+    estimate = state.vol
+    if vol.enabled:
+        estimate = observe(estimate, tick.mid, tick.recv_ns, vol.halflife_s)
+    return attrs.evolve(state, book=tick, suspect=None, vol=estimate)
 
 
 def on_inventory(state: QuoterState, inventory: Inventory) -> QuoterState:
@@ -81,9 +93,14 @@ def evaluate(
     now_ms: int,
     ts_ns: int,
 ) -> tuple[QuoterState, TargetLadder | None]:
-    """Build the current target; return it (and remember it) only when `requote_due`."""
+    """Build the current target; return it (and remember it) only when `requote_due`.
+
+    The vol spread scale (1 while `params.vol` is off) widens the ladder and stretches the
+    requote throttle alike.
+    """
     reason = hold_reason(state, stale)
     book = state.book
+    scale = spread_scale(state.vol, params.vol)
     if reason is not None or book is None or state.inventory is None:
         zero = Decimal(0)
         ladder = Ladder(
@@ -92,8 +109,8 @@ def evaluate(
             hold_reason=reason or "no_book",
         )
     else:
-        ladder, state = _ladder(state, book, state.inventory, params)
-    if not requote_due(state.mark, ladder, policy, now_ms):
+        ladder, state = _ladder(state, book, state.inventory, params, scale)
+    if not requote_due(state.mark, ladder, policy, now_ms, throttle_scale=scale):
         return state, None
     target = TargetLadder(
         ladder=ladder, source_update_id=book.update_id if book else 0, ts_ns=ts_ns
@@ -102,10 +119,11 @@ def evaluate(
 
 
 def _ladder(state: QuoterState, book: BookTick, inventory: Inventory,
-            params: LadderParams) -> tuple[Ladder, QuoterState]:
-    """The ladder for `book` and `inventory`, built once per distinct input."""
-    inputs = (book.bid, book.ask, inventory)
+            params: LadderParams, scale: Ratio) -> tuple[Ladder, QuoterState]:
+    """The ladder for `book`, `inventory` and `scale`, built once per distinct input."""
+    sizes = (book.bid_qty, book.ask_qty) if params.anchor == "microprice" else None
+    inputs = (book.bid, book.ask, sizes, inventory, scale)
     if state.built is not None and state.built[0] == inputs:
         return state.built[1], state
-    ladder = build_ladder(book, inventory, params)
+    ladder = build_ladder(book, inventory, params, spread_scale=scale)
     return ladder, attrs.evolve(state, built=(inputs, ladder))

@@ -6,6 +6,15 @@ steps (`//` floors exactly), and `Decimal` appears only when the result is emitt
 floor of an exact integer is that integer (SPEC §4 example A: 340, not 339) without an
 epsilon that could round a genuinely smaller value up.
 
+Anchors (SPEC §4, §15): touch (Pb = B, Pa = A), mid (both M = (B+A)/2) or microprice (both
+P = (B·Qa + A·Qb)/(Qa + Qb), the touch weighted by the opposite side's size: a heavy bid
+pulls the fair price toward the ask). B ≤ P ≤ A, so the never-cross limits hold unchanged.
+
+Volatility (SPEC §15): `spread_scale` multiplies s_base before anything else of the spread
+formula, so the skew, the s_min/s_max clamp and the min_edge floor apply to the scaled base:
+s_bid = max(clamp(s_base·scale − λ·γ, s_min, s_max), min_edge) (s_ask with +λ·γ). The layer
+step is not scaled. With scale 1 the arithmetic is exactly that of the static ladder.
+
 Order of work: prices from the formula, then the never-cross fixes (which only move a
 price away from the market), then sizes from the final prices (Q_i = N_i / price_i), then
 the exchange minimum, then the balance caps.
@@ -18,7 +27,7 @@ from decimal import Decimal
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory, Ladder, QuoteLevel, Side
 from ddmm.quoting.params import LadderParams
-from ddmm.quoting.skew import ZERO, Ratio, compute_skew, inventory_gamma
+from ddmm.quoting.skew import ONE, ZERO, Ratio, compute_skew, inventory_gamma
 
 _BPS = 10_000
 _GAMMA_PLACES = Decimal("0.000001")
@@ -27,8 +36,10 @@ _GAMMA_PLACES = Decimal("0.000001")
 _Rung = tuple[int, int, int]
 
 
-def build_ladder(book: BookTick, inventory: Inventory, params: LadderParams) -> Ladder:
-    """Build the target ladder.
+def build_ladder(
+    book: BookTick, inventory: Inventory, params: LadderParams, *, spread_scale: Ratio = ONE
+) -> Ladder:
+    """Build the target ladder; `spread_scale` (≥ 1, the vol scale) multiplies s_base.
 
     bid_i = floor_tick(Pb·(1 − (s_bid + i·step)/10⁴)), ask_i = ceil_tick(Pa·(1 + (s_ask +
     i·step)/10⁴)), qty = floor_step(Q_i·m). Guarantees: prices on the tick grid and > 0,
@@ -42,8 +53,14 @@ def build_ladder(book: BookTick, inventory: Inventory, params: LadderParams) -> 
     gamma = ZERO
     if params.skew_enabled:
         gamma = inventory_gamma(ada, usdm, mid, params.skew.gamma_max)
-    skew = compute_skew(gamma, params.skew)
-    pb, pa = (bid, ask) if params.anchor == "touch" else (mid, mid)
+    skew_params = params.skew
+    if spread_scale != ONE:
+        s_base = skew_params.s_base_bps
+        skew_params = skew_params._replace(
+            s_base_bps=(s_base[0] * spread_scale[0], s_base[1] * spread_scale[1])
+        )
+    skew = compute_skew(gamma, skew_params)
+    pb, pa = _anchors(book, bid, ask, mid, params)
     tn, td = params.tick
     n, step = params.num_layers, params.step_bps_ratio
     above_bid = (bid[0] * td) // (bid[1] * tn) + 1
@@ -71,6 +88,31 @@ def build_ladder(book: BookTick, inventory: Inventory, params: LadderParams) -> 
         ref_bid=book.bid,
         ref_ask=book.ask,
     )
+
+
+def _anchors(
+    book: BookTick, bid: Ratio, ask: Ratio, mid: Ratio, params: LadderParams
+) -> tuple[Ratio, Ratio]:
+    """(Pb, Pa) for the configured anchor."""
+    if params.anchor == "touch":
+        return bid, ask
+    if params.anchor == "microprice":
+        fair = microprice(bid, ask, book.bid_qty, book.ask_qty) or mid
+        return fair, fair
+    return mid, mid
+
+
+def microprice(bid: Ratio, ask: Ratio, bid_qty: Decimal, ask_qty: Decimal) -> Ratio | None:
+    """P = (B·Qa + A·Qb)/(Qa + Qb), exact; None when a size is not positive.
+
+    B ≤ P ≤ A, and P = M when Qb = Qa. An empty side says nothing about the pressure, so
+    the caller falls back to the mid rather than anchoring on the other touch.
+    """
+    if bid_qty <= 0 or ask_qty <= 0:
+        return None
+    (b0, b1), (a0, a1) = bid, ask
+    (qb0, qb1), (qa0, qa1) = bid_qty.as_integer_ratio(), ask_qty.as_integer_ratio()
+    return (b0 * a1 * qa0 * qb1 + a0 * b1 * qb0 * qa1, b1 * a1 * (qa0 * qb1 + qb0 * qa1))
 
 
 def _layer_ticks(

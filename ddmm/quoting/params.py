@@ -15,11 +15,11 @@ from typing import Literal
 
 import attrs
 
-from ddmm.config.schema import QuoteConfig, RequoteConfig
+from ddmm.config.schema import Anchor, QuoteConfig, RequoteConfig, VolConfig
 from ddmm.domain.market import ADAUSDM, MarketRules
 from ddmm.quoting.skew import Ratio, SkewParams, ratio
+from ddmm.quoting.vol import VOL_OFF, VolParams
 
-Anchor = Literal["touch", "mid"]
 SizeUnit = Literal["usdm", "ada"]
 
 
@@ -33,11 +33,13 @@ def _fracs(values: tuple[Fraction | Decimal | int, ...]) -> tuple[Fraction, ...]
 
 @attrs.frozen(kw_only=True)
 class LadderParams:
-    """Everything `build_ladder` needs, exact.
+    """Everything the quote engine needs, exact.
 
     `layer_sizes[i]` is layer i's base size: a USDM notional N_i when `size_unit` is
     "usdm" (Q_i = N_i / price_i, the bot's mode) or an ADA quantity Q_i when it is "ada"
-    (the SPEC's worked examples). The number of layers is `len(layer_sizes)`.
+    (the SPEC's worked examples). The number of layers is `len(layer_sizes)`. `vol` is
+    read by the quoter (`decide`), which turns it into `build_ladder`'s `spread_scale`;
+    the ladder itself reads the other fields.
     """
 
     anchor: Anchor
@@ -56,6 +58,7 @@ class LadderParams:
     m_max: Fraction = attrs.field(converter=_frac)
     reserve: Fraction = attrs.field(converter=_frac)
     rules: MarketRules
+    vol: VolParams = VOL_OFF
 
     # Integer forms precomputed once, so the per-tick work is integer arithmetic.
     skew: SkewParams = attrs.field(init=False)
@@ -134,6 +137,17 @@ def ladder_params_from_config(quote: QuoteConfig, rules: MarketRules = ADAUSDM) 
         m_max=skew.m_max,
         reserve=quote.reserve,
         rules=rules,
+        vol=_vol_params(quote.vol),
+    )
+
+
+def _vol_params(vol: VolConfig) -> VolParams:
+    """The spread scale's parameters, straight from `quote.vol` in the config."""
+    return VolParams(
+        enabled=vol.enabled,
+        halflife_s=vol.halflife_s,
+        reference_bps_per_sqrt_s=float(vol.reference_bps_per_sqrt_s),
+        max_scale=Fraction(vol.max_scale),
     )
 
 

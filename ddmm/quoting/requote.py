@@ -25,6 +25,7 @@ from ddmm.domain.quotes import (
     QuoteLevel,
 )
 from ddmm.quoting.params import RequotePolicy
+from ddmm.quoting.skew import ONE, Ratio
 
 _URGENT: frozenset[CancelReason] = frozenset({"hold", "crossing"})
 _SIDE_RANK = {"buy": 0, "sell": 1}
@@ -163,14 +164,17 @@ class RequoteMark:
 
 
 def requote_due(
-    mark: RequoteMark | None, target: Ladder, policy: RequotePolicy, now_ms: int
+    mark: RequoteMark | None, target: Ladder, policy: RequotePolicy, now_ms: int,
+    *, throttle_scale: Ratio = ONE,
 ) -> bool:
     """Whether `target` should replace the last acted-on ladder now.
 
     Immediately when there is none, when holding starts or stops, or when a quote of the
     last ladder would cross the new reference book. Otherwise at most every
-    `min_requote_ms`, and only if a level's price or the set of layers changed, or γ moved
-    by at least `gamma_step` (a size-only change below that is not worth the churn).
+    `min_requote_ms`·`throttle_scale` (the vol spread scale: a fast market moves the target
+    more often, and following every move would burn the rate budget), and only if a
+    level's price or the set of layers changed, or γ moved by at least `gamma_step` (a
+    size-only change below that is not worth the churn).
     """
     if mark is None:
         return True
@@ -181,7 +185,7 @@ def requote_due(
         last.asks and last.asks[0].price <= target.ref_bid
     ):
         return True
-    if now_ms - mark.at_ms < policy.min_requote_ms:
+    if (now_ms - mark.at_ms) * throttle_scale[1] < policy.min_requote_ms * throttle_scale[0]:
         return False
     if _prices(last.bids) != _prices(target.bids) or _prices(last.asks) != _prices(target.asks):
         return True

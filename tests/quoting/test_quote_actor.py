@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import attrs
+import pytest
 import trio
 
 from ddmm.actors import quoter
-from ddmm.config.schema import QuoteConfig, RequoteConfig
+from ddmm.config.schema import QuoteConfig, RequoteConfig, VolConfig
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory, TargetLadder
 from ddmm.quoting.params import ladder_params_from_config, requote_policy_from_config
@@ -88,3 +90,54 @@ async def test_quoter_throttles_small_moves(autojump_clock: object) -> None:
             await targets.receive()
             raise AssertionError("an unchanged ladder was re-sent")
         nursery.cancel_scope.cancel()
+
+
+async def _width_after(book: LatestValue[BookTick], targets: list[TargetLadder],
+                       mids: list[tuple[str, str]]) -> D:
+    """Publish `mids` 50 ms apart (receive time = the clock), settle, and return the
+    latest target's innermost width ask_0 − bid_0."""
+    for uid, (bid, ask) in enumerate(mids, start=len(targets) + 1):
+        book.publish(attrs.evolve(tick(uid, bid, ask),
+                                  recv_ns=round(trio.current_time() * 1e9)))
+        await trio.sleep(0.05)
+    await trio.sleep(1)
+    ladder = targets[-1].ladder
+    assert not ladder.hold and ladder.ref_bid == D(mids[-1][0])
+    return ladder.asks[0].price - ladder.bids[0].price
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_quoter_widens_after_a_volatile_burst_only_when_vol_is_enabled(
+    autojump_clock: object, enabled: bool
+) -> None:
+    vol = VolConfig(enabled=enabled, halflife_s=5.0, reference_bps_per_sqrt_s=D(1),
+                    max_scale=D(3))
+    book: LatestValue[BookTick] = LatestValue()
+    inbox_send, inbox = trio.open_memory_channel[Inventory](4)
+    targets_send, targets_recv = trio.open_memory_channel[TargetLadder](0)
+    seen: list[TargetLadder] = []
+
+    async def collect() -> None:
+        async for target in targets_recv:
+            seen.append(target)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(collect)
+        await nursery.start(lambda task_status: quoter.run(
+            book=book, inbox=inbox, targets=targets_send,
+            params=ladder_params_from_config(QuoteConfig(vol=vol)),
+            policy=requote_policy_from_config(RequoteConfig()),
+            is_stale=lambda: False, max_jump_bps=D(500), ladder_log_interval_s=5.0,
+            clock_ns=lambda: 0, task_status=task_status,
+        ))
+        await inbox_send.send(INVENTORY)
+        quiet = [("0.4500", "0.4501")] * 20
+        calm_width = await _width_after(book, seen, quiet)
+        burst = [("0.4500", "0.4501"), ("0.4510", "0.4511")] * 10 + quiet[:1]  # ±22 bps
+        burst_width = await _width_after(book, seen, burst)
+        nursery.cancel_scope.cancel()
+    # Same book (0.4500/0.4501), same inventory (γ = 0): only σ differs. Calm: min_edge
+    # 12 bps (s_base 8 is under it) gives 0.4494/0.4507. The burst's σ (~100 bps/√s) pushes
+    # the scale to max_scale: s_base 24 gives 0.4489/0.4512.
+    assert calm_width == D("0.0013")
+    assert burst_width == (D("0.0023") if enabled else calm_width)

@@ -14,13 +14,14 @@ from ddmm.domain.market import ADAUSDM, BookTick, MarketRules
 from ddmm.domain.quotes import Inventory
 from ddmm.quoting.ladder import build_ladder
 from ddmm.quoting.params import LadderParams, ladder_params_from_config
+from ddmm.quoting.vol import SCALE_GRID
 
 EXAMPLE_RULES = MarketRules(tick=D("0.0001"), qty_step=D(1), min_base_qty=D(5), min_quote_notional=D(5))
 
 
-def book(bid: str, ask: str) -> BookTick:
-    return BookTick(symbol="ADAUSDT", update_id=1, bid=D(bid), bid_qty=D(1), ask=D(ask),
-                    ask_qty=D(1), recv_ns=0)
+def book(bid: str, ask: str, bid_qty: object = 1, ask_qty: object = 1) -> BookTick:
+    return BookTick(symbol="ADAUSDT", update_id=1, bid=D(bid), bid_qty=D(str(bid_qty)),
+                    ask=D(ask), ask_qty=D(str(ask_qty)), recv_ns=0)
 
 
 def inventory(ada: object, usdm: object) -> Inventory:
@@ -116,24 +117,27 @@ bps = st.decimals(min_value=0, max_value=60, places=1)
 @settings(max_examples=300, deadline=None)
 @given(
     bid_ticks=prices, spread_ticks=st.integers(1, 50), ada=amounts, usdm=amounts,
-    s_base=bps, step=bps, fee=bps, skew_on=st.booleans(), anchor=st.sampled_from(["touch", "mid"]),
+    s_base=bps, step=bps, fee=bps, skew_on=st.booleans(),
+    anchor=st.sampled_from(["touch", "mid", "microprice"]),
     layers=st.integers(1, 15), mult=st.decimals(0, 3, places=1),
     total=st.decimals(1, 50_000, places=0), mu=st.decimals(0, 2, places=1),
-    lam=st.decimals(0, 40, places=0),
+    lam=st.decimals(0, 40, places=0), bid_qty=amounts, ask_qty=amounts,
+    scale=st.integers(SCALE_GRID, 5 * SCALE_GRID),
 )
 def test_ladder_invariants(
     bid_ticks: int, spread_ticks: int, ada: D, usdm: D, s_base: D, step: D, fee: D,
     skew_on: bool, anchor: str, layers: int, mult: D, total: D, mu: D, lam: D,
+    bid_qty: D, ask_qty: D, scale: int,
 ) -> None:
     tick = ADAUSDM.tick
-    tk = book(str(bid_ticks * tick), str((bid_ticks + spread_ticks) * tick))
+    tk = book(str(bid_ticks * tick), str((bid_ticks + spread_ticks) * tick), bid_qty, ask_qty)
     config = QuoteConfig(
         anchor=anchor, s_base_bps=s_base, step_bps=step, num_layers=layers,  # type: ignore[arg-type]
         total_liquidity=total, layer_liquidity_multiplier=mult, maker_fee_bps=fee,
         hedge_slippage_bps=D(0), skew=SkewConfig(enabled=skew_on, mu=mu, lambda_bps=lam),
     )
     params = ladder_params_from_config(config)
-    ladder = build_ladder(tk, inventory(ada, usdm), params)
+    ladder = build_ladder(tk, inventory(ada, usdm), params, spread_scale=(scale, SCALE_GRID))
     g = ladder.gamma
     assert abs(g) <= D("0.5")
     m_bid = min(max(1 + mu * g, D("0.3")), D(2)) + D("0.000001")
