@@ -149,10 +149,12 @@ def test_d5_account_stream_drop_with_missed_messages_is_healed(workdir: Path) ->
 
 def test_d6_submit_timeout_becomes_unknown_and_is_resolved_by_query(workdir: Path) -> None:
     with drill(workdir) as d, SlowSubmitProxy(d.sim.rest_url) as proxy:
-        bot = d.start(DDMM_EXCHANGE__REST_URL=proxy.url, DDMM_EXCHANGE__REQUEST_TIMEOUT_S="0.5")
+        # A 1 s timeout: short enough for the drill, long enough that a loaded CI machine
+        # does not time out other requests too (each would be a third `unknown` at stop).
+        bot = d.start(DDMM_EXCHANGE__REST_URL=proxy.url, DDMM_EXCHANGE__REQUEST_TIMEOUT_S="1.0")
         with started(bot):
             bot.wait_event("order_state_changed", count=2, where=into("open"))
-            proxy.hold_submits(2, delay_s=1.5)
+            proxy.hold_submits(2, delay_s=2.5)
             timeouts = bot.wait_event("order_outcome_unknown", count=2, timeout_s=20,
                                       where=lambda e: e.get("call") == "submit")
             settled = bot.wait_event("order_state_changed", count=2, timeout_s=20,
@@ -162,7 +164,7 @@ def test_d6_submit_timeout_becomes_unknown_and_is_resolved_by_query(workdir: Pat
         outcomes = {e["local_id"]: e["new"] for e in settled if e["local_id"] in unknown_ids}
         counts = finish(d)
     assert set(outcomes) == unknown_ids
-    row("D6", "submit held 1.5 s > timeout 0.5 s", f"2 submits timed out → unknown → "
+    row("D6", "submit held 2.5 s > timeout 1 s", f"2 submits timed out → unknown → "
         f"settled by query as {sorted(outcomes.values())}; no rebuild, "
         f"{counts['orders_submitted']} submitted known once")
 
