@@ -25,6 +25,8 @@ from ddmm.actors import (
     account_inbox,
     account_watcher,
     executor,
+    feed_watch,
+    guard,
     oms,
     outbox,
     quoter,
@@ -34,10 +36,11 @@ from ddmm.actors import (
 )
 from ddmm.actors.feed import run_feed
 from ddmm.actors.limiter import Limiter
-from ddmm.actors.reporter import feed_snapshot, run_reporter
+from ddmm.actors.reporter import Snapshot, feed_snapshot, merged, run_reporter, status_snapshot
 from ddmm.config import Config
 from ddmm.domain.market import BookTick
 from ddmm.domain.orders import Order
+from ddmm.domain.quotes import QuoteGuard
 from ddmm.errors import PersistenceError
 from ddmm.exchange.account_stream import AccountStream
 from ddmm.exchange.session import ExchangeSession
@@ -49,7 +52,8 @@ from ddmm.oms.risk import RiskLimits
 from ddmm.ops import server as ops_server
 from ddmm.ops.metrics import BotMetrics
 from ddmm.persistence import actor as persistence
-from ddmm.quoting.params import ladder_params_from_config, requote_policy_from_config
+from ddmm.quoting import params as quote_params
+from ddmm.quoting.guard import GuardStatus
 from ddmm.runtime.backoff import Backoff
 from ddmm.runtime.latest import LatestValue
 from ddmm.runtime.reply import request
@@ -79,13 +83,6 @@ def supervisor_spec(config: Config) -> SupervisorSpec:
                           backoff_max_s=sup.backoff_max_s, seed=sup.seed)
 
 
-def risk_limits(config: Config) -> RiskLimits:
-    risk = config.risk
-    return RiskLimits(max_position=risk.max_position, max_skew=risk.max_skew,
-                      max_open_orders=risk.max_open_orders,
-                      max_daily_loss=risk.max_daily_loss)
-
-
 class Wiring:
     """The actors' mailboxes, status slots and start functions; the root's children."""
 
@@ -100,6 +97,8 @@ class Wiring:
         self._local_ids = random.Random(f"{config.supervisor.seed}-local-ids")
         self.metrics = metrics
         self.clock_ms = clock_ms
+        self.limits = RiskLimits.from_config(config.risk)
+        self.policy = quote_params.requote_policy_from_config(config.requote)
         self.symbol = config.exchange.symbol
         self.budget_window_s = config.limiter.capacity / config.limiter.refill_per_s
         self.status = FeedStatus()
@@ -109,6 +108,8 @@ class Wiring:
         self.outbox_ran = False
         self.oms_status: LatestValue[inbox.OmsStatus] = LatestValue()
         self.account_status: LatestValue[account_actor.AccountStatus] = LatestValue()
+        self.guard_status: LatestValue[GuardStatus] = LatestValue()
+        self.quote_guard: LatestValue[QuoteGuard] = LatestValue()
         limiter_size = oms.limiter_mailbox_size(config.risk.max_open_orders)
         self.oms_send, self.oms_recv = trio.open_memory_channel[inbox.OmsMsg](MAILBOX)
         self.limiter_send, self.limiter_recv = trio.open_memory_channel[LimiterMsg](limiter_size)
@@ -116,6 +117,7 @@ class Wiring:
         self.quoter_send, self.quoter_recv = trio.open_memory_channel[quoter.QuoterMsg](MAILBOX)
         self.account_send, self.account_recv = trio.open_memory_channel[
             account_inbox.AccountMsg](MAILBOX)
+        self.guard_send, self.guard_recv = trio.open_memory_channel[guard.GuardMsg](MAILBOX)
 
     def root_started(self, handle: SupervisorHandle) -> None:
         """The root is up: keep its handle and log the whole tree, once."""
@@ -144,6 +146,9 @@ class Wiring:
                          shutdown_s=shutdown_s)
 
     def _order_path(self) -> list[ChildSpec]:
+        # Last, so their restarts restart nothing else; they need the database only.
+        watchers = [ChildSpec("guard", self._start_guard),
+                    ChildSpec("feed_watch", self._start_feed_watch)]
         if self.config.mode == "shadow":
             # Read-only: no limiter, executor, outbox or reconciler (its orphan sweep
             # cancels); the shadow actor decides in the OMS's place and records.
@@ -152,6 +157,7 @@ class Wiring:
                 ChildSpec("shadow", self._start_shadow),
                 ChildSpec("account", self._start_account),
                 ChildSpec("account_watcher", self._start_watcher),
+                *watchers,
             ]
         return [
             ChildSpec("persistence", self._start_persistence, shutdown_s=15.0),
@@ -162,6 +168,7 @@ class Wiring:
             ChildSpec("account", self._start_account),
             ChildSpec("account_watcher", self._start_watcher),
             ChildSpec("reconciler", self._start_reconciler),
+            *watchers,
         ]
 
     def _market_data(self) -> list[ChildSpec]:
@@ -172,9 +179,10 @@ class Wiring:
                                       connect=self.connect_ws)),
             ChildSpec("quoter", partial(
                 _with_raise_point, "quoter_start",
-                quoter.run, book=self.ticks, inbox=self.quoter_recv, targets=self.oms_send,
-                params=ladder_params_from_config(c.quote, self.session.rules),
-                policy=requote_policy_from_config(c.requote),
+                quoter.run, book=self.ticks, guard=self.quote_guard, inbox=self.quoter_recv,
+                targets=self.oms_send,
+                params=quote_params.ladder_params_from_config(c.quote, self.session.rules),
+                policy=self.policy,
                 is_stale=self._feed_stale,
                 max_jump_bps=Decimal(c.feed.max_jump_bps),
                 ladder_log_interval_s=c.ops.ladder_log_interval_s,
@@ -187,8 +195,8 @@ class Wiring:
         not open a port or poll files (a thread): it keeps only the status line."""
         c = self.config
         reporter = ChildSpec("reporter", partial(
-            run_reporter, [feed_snapshot(self.ticks, self.status), self.order_snapshot,
-                           self.account_snapshot], interval_s=c.ops.status_interval_s))
+            run_reporter, [feed_snapshot(self.ticks, self.status), *self._snapshots()],
+            interval_s=c.ops.status_interval_s))
         if self.backtest:
             return [reporter]
         return [
@@ -208,8 +216,7 @@ class Wiring:
     async def _start_oms(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None
         actor = oms.Oms(db=self.db, limiter=self.limiter_send, executor=self.exec_send,
-                           policy=requote_policy_from_config(self.config.requote),
-                           limits=risk_limits(self.config), symbol=self.symbol,
+                           policy=self.policy, limits=self.limits, symbol=self.symbol,
                            clock_ms=self.clock_ms, fault=fault_point,
                            burst_cancels=self.config.limiter.capacity
                            // max(1, self.config.limiter.cost_cancel),
@@ -226,9 +233,8 @@ class Wiring:
 
     async def _start_shadow(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None
-        actor = shadow.Shadow(db=self.db, policy=requote_policy_from_config(self.config.requote),
-                              limits=risk_limits(self.config), clock_ms=self.clock_ms,
-                              status=self.oms_status)
+        actor = shadow.Shadow(db=self.db, policy=self.policy, limits=self.limits,
+                              clock_ms=self.clock_ms, status=self.oms_status)
         await shadow.run(actor, self.oms_recv, task_status=task_status)
 
     async def _apply(self, local_id: str, event: Any, detail: dict[str, Any]) -> Order:
@@ -259,12 +265,14 @@ class Wiring:
         return health is None or health.stale
 
     def _fills_changed(self) -> None:
-        """A fill was recorded: the account re-checks position and PnL at once."""
-        try:
-            self.account_send.send_nowait(account_inbox.FillsChanged())
-        except trio.WouldBlock:
-            # A full mailbox already holds messages that each trigger the same re-check.
-            log.debug("fills_changed_coalesced")
+        """A fill was recorded: the account re-checks position and PnL at once, the guard
+        reads the new fills."""
+        for mailbox in (self.account_send, self.guard_send):
+            try:
+                mailbox.send_nowait(account_inbox.FillsChanged())
+            except trio.WouldBlock:
+                # A full mailbox already holds messages that each trigger the same work.
+                log.debug("fills_changed_coalesced")
 
     def _condition(self, change: account_inbox.ConditionChanged) -> None:
         try:
@@ -296,11 +304,23 @@ class Wiring:
     async def _start_account(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None
         account = account_actor.Account(
-            db=self.db, ticks=self.ticks, limits=risk_limits(self.config),
+            db=self.db, ticks=self.ticks, limits=self.limits,
             quoter=self.quoter_send, oms=self.oms_send, clock_ms=self.clock_ms,
             base_asset=self.session.rules.base_asset,
             quote_asset=self.session.rules.quote_asset, status=self.account_status)
         await account_actor.run(account, self.account_recv, task_status=task_status)
+
+    async def _start_guard(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.db is not None
+        actor = guard.Guard(db=self.db, ticks=self.ticks, clock_ms=self.clock_ms,
+                            params=quote_params.guard_params_from_config(self.config.quote),
+                            guard=self.quote_guard, status=self.guard_status)
+        await guard.run(actor, self.guard_recv, task_status=task_status)
+
+    async def _start_feed_watch(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.db is not None
+        await feed_watch.run(db=self.db, health=self.status.health, clock_ms=self.clock_ms,
+                             stale_ms=self.config.feed.stale_ms, task_status=task_status)
 
     async def _start_reconciler(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None
@@ -321,8 +341,7 @@ class Wiring:
 
         def snapshot() -> dict[str, Any]:
             actors = self.supervisor.tree() if self.supervisor else {}
-            return {**feed(), **self.order_snapshot(), **self.account_snapshot(),
-                    "supervision_tree": actors}
+            return {**merged([feed, *self._snapshots()]), "supervision_tree": actors}
 
         async def stop() -> None:
             await self.account_send.send(account_inbox.ConditionChanged(
@@ -334,17 +353,14 @@ class Wiring:
             await self.account_send.send(account_inbox.ResumeRequested())
 
         app = ops_server.create_app(snapshot, self.metrics, stop=stop, resume=resume)
-        ops = self.config.ops
-        try:
-            await ops_server.run(ops.host, ops.port, app, task_status=task_status)
-        except* OSError as group:
-            # Trading does not depend on the ops port: say so loudly and carry on without.
-            cause: BaseException = group
-            while isinstance(cause, BaseExceptionGroup):
-                cause = cause.exceptions[0]
-            log.error("ops_unavailable", host=ops.host, port=ops.port, error=str(cause))
-            task_status.started()
-            await trio.sleep_forever()
+        await ops_server.run_or_carry_on(self.config.ops.host, self.config.ops.port, app,
+                                         task_status=task_status)
+
+    def _snapshots(self) -> list[Snapshot]:
+        """Orders, the account (figures named for their windows, as `ddmm status` names
+        them) and the quote guard: the status line and the ops endpoint, besides the feed."""
+        return [self.order_snapshot, status_snapshot(self.account_status),
+                status_snapshot(self.guard_status)]
 
     def order_snapshot(self) -> dict[str, Any]:
         """The OMS's published status and the tree's restarts, for the status line."""
@@ -353,12 +369,6 @@ class Wiring:
             return {}
         restarts = self.supervisor.restarts_by_path() if self.supervisor else {}
         return {**status.report(), "actor_restarts": restarts}
-
-    def account_snapshot(self) -> dict[str, Any]:
-        """The account's published status: inventory, position and PnL, each figure named
-        for its window (`session_*`, `today_*`), as `ddmm status` names it."""
-        status = self.account_status.peek()
-        return {} if status is None else status.report()
 
     async def stop_gracefully(self, requested: trio.Event, tree_stop: trio.Event) -> None:
         """On a stop request: stop quoting and cancel through the order path (so every

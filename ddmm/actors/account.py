@@ -224,6 +224,8 @@ class Account:
                    if c.until_ms is not None and c.until_ms <= now_ms]
         for kind in expired:
             log.info("risk_condition_expired", kind=kind)
+            self._unsaved.append(RiskEventRecord(
+                ts_ms=now_ms, kind=f"{kind}_cleared", reason=f"{kind} expired"))
             del self.conditions[kind]
         if "daily_loss" in self.halts and self._halt_day_ms != utc_day_start_ms(now_ms):
             del self.halts["daily_loss"]  # a new UTC day: the daily limit starts again

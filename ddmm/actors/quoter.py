@@ -1,13 +1,14 @@
-"""Quoter actor: Binance ticks + inventory → target ladders for the OMS.
+"""Quoter actor: Binance ticks + inventory + the quote guard → target ladders for the OMS.
 
 Owns: the quoter state (last trusted tick, suspect jump, inventory, the σ estimate of the
-vol spread scale when `params.vol` is enabled, last emitted target).
-Inputs: the feed's `LatestValue[BookTick]` slot (newest tick only, never a backlog) and a
-bounded mailbox of `QuoterMsg` (`Inventory` updates).
+vol spread scale when `params.vol` is enabled, the guard's adjustment, last emitted target).
+Inputs: the feed's `LatestValue[BookTick]` slot (newest tick only, never a backlog), the
+guard actor's `LatestValue[QuoteGuard]` slot (a side widened or paused) and a bounded
+mailbox of `QuoterMsg` (`Inventory` updates).
 Outputs: `TargetLadder` on `targets`; a held (empty) ladder with its reason while the feed
 is stale (`is_stale()`, injected) or a price jump is unconfirmed.
-Restart: permanent; state is rebuilt from the next tick and inventory. Shutdown: nothing
-to flush, cancel at once.
+Restart: permanent; state is rebuilt from the next tick and inventory, and the guard slot.
+Shutdown: nothing to flush, cancel at once.
 The decisions live in `ddmm.quoting.decide`; this file only waits, calls and sends.
 """
 
@@ -21,7 +22,7 @@ import structlog
 import trio
 
 from ddmm.domain.market import BookTick
-from ddmm.domain.quotes import Inventory, Ladder, QuoteLevel, TargetLadder
+from ddmm.domain.quotes import Inventory, Ladder, QuoteGuard, QuoteLevel, TargetLadder
 from ddmm.quoting import decide
 from ddmm.quoting.params import LadderParams, RequotePolicy
 from ddmm.quoting.vol import VolEstimate, sigma_bps_per_sqrt_s
@@ -39,6 +40,7 @@ log = structlog.get_logger()
 async def run(
     *,
     book: LatestValue[BookTick],
+    guard: LatestValue[QuoteGuard],
     inbox: trio.MemoryReceiveChannel[QuoterMsg],
     targets: trio.MemorySendChannel[TargetLadder],
     params: LadderParams,
@@ -71,6 +73,14 @@ async def run(
             state = decide.on_tick(state, tick, max_jump_bps, params.vol)
             wake()
 
+    async def pump_guard() -> None:
+        nonlocal state
+        seen = 0
+        while True:
+            seen, adjustment = await guard.wait_newer(seen)
+            state = decide.on_guard(state, adjustment)
+            wake()
+
     async def pump_inbox() -> None:
         nonlocal state
         async for msg in inbox:
@@ -83,6 +93,7 @@ async def run(
     next_log = trio.current_time() + ladder_log_interval_s
     async with trio.open_nursery() as nursery:
         nursery.start_soon(pump_ticks)
+        nursery.start_soon(pump_guard)
         nursery.start_soon(pump_inbox)
         task_status.started()
         while True:

@@ -11,7 +11,7 @@ Restart type: permanent. Shutdown budget: immediate (it holds no resources).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import structlog
 import trio
@@ -48,6 +48,27 @@ def feed_snapshot(ticks: LatestValue[BookTick], status: FeedStatus) -> Snapshot:
     return snapshot
 
 
+class Reports(Protocol):
+    def report(self) -> Mapping[str, Any]: ...
+
+
+R = TypeVar("R", bound=Reports)
+
+
+def status_snapshot(slot: LatestValue[R]) -> Snapshot:
+    """The report of the status an actor last published in `slot` (nothing before it has)."""
+    def snapshot() -> Mapping[str, Any]:
+        status = slot.peek()
+        return {} if status is None else status.report()
+
+    return snapshot
+
+
+def merged(snapshots: list[Snapshot]) -> dict[str, Any]:
+    """One flat status from several snapshots (a later one wins a shared key)."""
+    return {key: value for snapshot in snapshots for key, value in snapshot().items()}
+
+
 async def run_reporter(
     snapshots: list[Snapshot],
     *,
@@ -58,7 +79,4 @@ async def run_reporter(
     task_status.started()
     while True:
         await trio.sleep(interval_s)
-        fields: dict[str, Any] = {}
-        for snapshot in snapshots:
-            fields.update(snapshot())
-        log.info("status_reported", **fields)
+        log.info("status_reported", **merged(snapshots))

@@ -21,6 +21,7 @@ from decimal import Decimal
 from ddmm.backtest.account_path import PricedFill
 from ddmm.backtest.timeline import ReferencePath
 from ddmm.domain.money import BPS
+from ddmm.quoting import markout
 
 MARKOUT_HORIZONS_S = (1, 5, 10, 30, 60, 300)
 CURVE_HORIZONS_S = (0, 1, 2, 5, 10, 20, 30, 60, 120, 300)
@@ -29,8 +30,8 @@ REALIZED_SPREAD_HORIZON_S = 60
 
 
 def markout_bps(fill: PricedFill, later_mid: Decimal) -> Decimal:
-    """s·(later_mid − p)/m₀·10⁴ for one fill."""
-    return fill.sign * (later_mid - fill.fill.price) / fill.mid * BPS
+    """s·(later_mid − p)/m₀·10⁴ for one fill: the quote guard's own formula."""
+    return markout.markout_bps(fill.sign, fill.fill.price, fill.mid, later_mid)
 
 
 def fee_bps(fill: PricedFill) -> Decimal:

@@ -11,8 +11,10 @@ so the same database and inputs always give the same dict.
 
 Quoting (`quoting_quality` has the details; the churn benchmark's definitions):
 - quote_uptime: share of the window with both sides live and each best within
-  2·s_base bps of its target (layer 0 of the bot's `build_ladder` for the reference book
-  and the balances at that instant).
+  2·s_base bps of its target (layer 0 of the bot's `build_ladder` for the reference book,
+  its touch sizes, the balances at that instant and the `quote.vol` spread scale of the
+  quoter's own estimator over the reference). The quote guard's widenings and pauses are
+  not in the target: they count as tracking error and downtime.
 - tracking_error_bps: time-weighted mean over both sides of |our best − target| in bps of
   the target; a side with no live quote counts as 2·s_base bps.
   tracking_error_quoted_bps and quoted_side_share: the same without the penalty, and the
@@ -51,7 +53,10 @@ quantity, positive when in our favour):
 
 halts: each risk event in the window that stops quoting — every kind but
 `session_started`, `resume`, `normal` (the risk state back to normal) and the `*_cleared`
-events — as {kind, reason, t_ms, t_s}.
+events — as {kind, reason, t_ms, t_s}; a stale feed's spells among them (`feed_stale`).
+
+guard_events: the quote guard's changes in the window (SPEC §15, issue 14), counted by
+kind and side: {"toxicity_widen": {"sell": 2}, "breaker_tripped": {"buy": 1}, …}.
 """
 
 from __future__ import annotations
@@ -156,11 +161,13 @@ def compute_metrics(conn: sqlite3.Connection, inputs: RunInputs) -> dict[str, An
         "inventory": _inventory(run, inputs),
         **_fill_quality(run),
         "halts": _halts(conn, inputs),
+        "guard_events": report_queries.guard_event_counts(conn, inputs.start_ms, inputs.end_ms),
     }
 
 
 def _quoting(conn: sqlite3.Connection, run: _Run, inputs: RunInputs) -> dict[str, Any]:
-    stats = qq.tracking(run.reference, run.balances, run.quotes, qq.TargetBest(inputs.ladder),
+    stats = qq.tracking(run.reference, run.balances, run.quotes,
+                        qq.TargetBest(inputs.ladder, run.reference),
                         inputs.band_bps, inputs.start_ms, inputs.end_ms)
     orders = report_queries.event_times(conn, qq.ORDER_SENT_EVENT, inputs.start_ms,
                                         inputs.end_ms)

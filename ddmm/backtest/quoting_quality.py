@@ -6,9 +6,16 @@ measured on the orders the bot really had on the book.
   until its first row into a final state (`filled`, `cancelled`, `rejected`, `failed`);
   while `cancelling` or `unknown` it may still trade, so it still counts. Our best bid is
   the highest live buy price, our best ask the lowest live sell price.
-- The target: layer 0 of `build_ladder(reference book, balances, params)`, the bot's own
-  pure quote engine with the run's quote config (static ladder: no v2 adjustments), with
-  the balances the fills left at that instant, so γ skews it as it skewed the bot.
+- The target: layer 0 of what the bot was trying to quote, from its own pure quote engine
+  and the run's quote config: `build_ladder` over the reference book (its prices and its
+  touch sizes, so a microprice anchor is followed), the balances the fills left at that
+  instant (γ skews it as it skewed the bot) and the vol spread scale that `quote.vol`
+  gives, from the quoter's own σ estimator folded over the reference ticks (on their
+  millisecond clock, every tick: the quoter skips only the rare unconfirmed jump beyond
+  `feed.max_jump_bps`). The quote guard (toxicity guard, same-side fill breaker) is not
+  part of the target but a deviation from it: the target is the static+vol ladder the
+  guard starts from, so a widened side counts as tracking error and a paused or pulled
+  side as downtime, which is the guard's price, to be weighed against its markouts.
 - Scored over [start_ms, end_ms], time-weighted, both sides: a side's error is
   |our best − target best| / target best · 10⁴ bps; a side with no live quote counts as
   the penalty 2·s_base bps, the edge of the uptime band; a side the target leaves empty
@@ -37,6 +44,8 @@ from ddmm.domain.quotes import Inventory, Side
 from ddmm.persistence.report_queries import OrderStep
 from ddmm.quoting.ladder import build_ladder
 from ddmm.quoting.params import LadderParams
+from ddmm.quoting.skew import ONE, Ratio
+from ddmm.quoting.vol import VolEstimate, VolParams, observe, spread_scale
 
 ZERO = Decimal(0)
 
@@ -102,23 +111,42 @@ def quote_path(intervals: Iterable[LiveInterval], start_ms: int, end_ms: int) ->
     return path
 
 
+def spread_scales(points: Sequence[ReferencePoint], vol: VolParams) -> list[Ratio]:
+    """The vol spread scale after each reference point, as the quoter's estimator gives it
+    (`ONE` throughout while `quote.vol` is off)."""
+    if not vol.enabled:
+        return [ONE] * len(points)
+    estimate: VolEstimate | None = None
+    scales: list[Ratio] = []
+    for point in points:
+        estimate = observe(estimate, point.mid, point.t_ms * 1_000_000, vol.halflife_s)
+        scales.append(spread_scale(estimate, vol))
+    return scales
+
+
 class TargetBest:
-    """Layer 0 of the target ladder for a reference book and balances, cached: the book's
-    prices repeat far more often than the ladder changes."""
+    """Layer 0 of the target ladder (module docstring) at an instant and balances, cached:
+    the inputs repeat far more often than the ladder changes."""
 
-    def __init__(self, params: LadderParams) -> None:
+    def __init__(self, params: LadderParams, reference: ReferencePath) -> None:
         self._params = params
-        self._cache: dict[tuple[Decimal, ...], tuple[Decimal | None, Decimal | None]] = {}
+        self._reference = reference
+        self._scales = spread_scales(reference.points, params.vol)
+        self._cache: dict[tuple[object, ...], tuple[Decimal | None, Decimal | None]] = {}
 
-    def __call__(self, ref: ReferencePoint, bal: Balances) -> tuple[Decimal | None, Decimal | None]:
-        key = (ref.bid, ref.ask, bal.ada, bal.usdm)
+    def __call__(self, t_ms: int, bal: Balances) -> tuple[Decimal | None, Decimal | None]:
+        index = step_index(self._reference.times, t_ms)
+        ref, scale = self._reference.points[index], self._scales[index]
+        sizes = (ref.bid_qty, ref.ask_qty) if self._params.anchor == "microprice" else None
+        key = (ref.bid, ref.ask, sizes, bal.ada, bal.usdm, scale)
         found = self._cache.get(key)
         if found is None:
             book = BookTick(symbol=self._params.rules.symbol, update_id=0, bid=ref.bid,
-                            bid_qty=ZERO, ask=ref.ask, ask_qty=ZERO, recv_ns=ref.t_ms * 10**6)
+                            bid_qty=ref.bid_qty, ask=ref.ask, ask_qty=ref.ask_qty,
+                            recv_ns=ref.t_ms * 1_000_000)
             inventory = Inventory(ada_free=bal.ada, ada_locked=ZERO, usdm_free=bal.usdm,
                                   usdm_locked=ZERO)
-            ladder = build_ladder(book, inventory, self._params)
+            ladder = build_ladder(book, inventory, self._params, spread_scale=scale)
             found = (ladder.bids[0].price if ladder.bids else None,
                      ladder.asks[0].price if ladder.asks else None)
             self._cache[key] = found
@@ -188,7 +216,7 @@ def tracking(reference: ReferencePath, balances: Sequence[Balances], quotes: Seq
     score = _Score()
     for begin, end in pairwise(cuts):
         quote = quotes[step_index(quote_times, begin)]
-        targets = target(reference.at(begin), balances[step_index(balance_times, begin)])
+        targets = target(begin, balances[step_index(balance_times, begin)])
         score.observe(targets, (quote.best_bid, quote.best_ask), end - begin, band_bps)
     return score.stats()
 

@@ -29,7 +29,7 @@ from rich.table import Table
 
 from ddmm.backtest.fills_csv import write_fills_csv
 from ddmm.backtest.market import Market
-from ddmm.backtest.metrics import ReferencePoint, RunInputs, compute_metrics, report_series
+from ddmm.backtest.metrics import RunInputs, compute_metrics, report_series
 from ddmm.backtest.plot import write_report_png
 from ddmm.backtest.runner import RunResult
 from ddmm.config import Config
@@ -58,7 +58,7 @@ def write_outputs(out: Path, config: Config, run_config: Config, market: Market,
     """Write every output of one finished run into `out`; return the report plus the
     run's exit code (`exit_code`)."""
     inputs = RunInputs(
-        reference=[ReferencePoint(t_ms=t.t_ms, bid=t.bid, ask=t.ask) for t in result.reference],
+        reference=result.reference,
         start_ms=result.start_ms, end_ms=result.end_ms,
         start_ada=run_config.paper.ada, start_usdm=run_config.paper.usdm,
         s_base_bps=run_config.quote.s_base_bps,

@@ -42,6 +42,7 @@ import trio
 import trio.testing
 
 from ddmm.app import run_tree
+from ddmm.backtest.timeline import ReferencePoint
 from ddmm.config import Config, Secret
 from ddmm.domain.market import BookTick, MarketRules
 from ddmm.exchange.session import open_session
@@ -70,19 +71,11 @@ Progress = Callable[[float], None]
 """Called with the virtual seconds replayed so far."""
 
 
-@attrs.frozen
-class ReferenceTick:
-    """One reference tick as the simulator saw it, at the run's wall-clock milliseconds."""
-
-    t_ms: int
-    bid: Decimal
-    ask: Decimal
-
-
 @attrs.frozen(kw_only=True)
 class RunResult:
     exit_code: int
-    reference: tuple[ReferenceTick, ...]
+    reference: tuple[ReferencePoint, ...]
+    """Every reference tick as the simulator saw it, at the run's wall-clock milliseconds."""
     ticks: int
     start_ms: int
     end_ms: int
@@ -116,13 +109,18 @@ def backtest_config(config: Config, out: Path, seed: int) -> Config:
     )
 
 
-def run_backtest(config: Config, market: Market, *, progress: Progress | None = None) -> RunResult:
-    """Run the backtest to the end in this thread (`config` from `backtest_config`)."""
+def run_backtest(config: Config, market: Market, *, progress: Progress | None = None,
+                 keep_reference: bool = True) -> RunResult:
+    """Run the backtest to the end in this thread (`config` from `backtest_config`).
+    Without `keep_reference` the reference ticks are counted but not kept (the report
+    needs them; a memory soak must not grow by them)."""
     _fresh_database(config.persistence.path)
     clock = trio.testing.MockClock(autojump_threshold=0)
     started = time.perf_counter()
     with deterministic_trio(config.supervisor.seed):
-        result: RunResult = trio.run(partial(_backtest, config, market, progress), clock=clock)
+        result: RunResult = trio.run(
+            partial(_backtest, config, market, progress, _Reference(keep=keep_reference)),
+            clock=clock)
     return attrs.evolve(result, wall_s=time.perf_counter() - started)
 
 
@@ -157,12 +155,26 @@ def _fresh_database(path: Path) -> None:
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
-async def _backtest(config: Config, market: Market, progress: Progress | None) -> RunResult:
+@attrs.define
+class _Reference:
+    """The reference ticks the simulator saw: counted, and kept when `keep`."""
+
+    keep: bool
+    points: list[ReferencePoint] = attrs.Factory(list)
+    ticks: int = 0
+
+    def add(self, point: ReferencePoint) -> None:
+        self.ticks += 1
+        if self.keep:
+            self.points.append(point)
+
+
+async def _backtest(config: Config, market: Market, progress: Progress | None,
+                    reference: _Reference) -> RunResult:
     def clock_ms() -> int:
         return market.epoch_ms + int(trio.current_time() * 1000)
 
     start_ms = clock_ms()
-    reference: list[ReferenceTick] = []
     stop = trio.Event()
     async with trio.open_nursery() as outside:
         network = MemoryNetwork(outside)
@@ -189,7 +201,7 @@ async def _backtest(config: Config, market: Market, progress: Progress | None) -
             (record.id, record.filled_base_qty)
             for order in sim.engine.all_orders() for record in order.records)
         outside.cancel_scope.cancel()
-    return RunResult(exit_code=code, reference=tuple(reference), ticks=len(reference),
+    return RunResult(exit_code=code, reference=tuple(reference.points), ticks=reference.ticks,
                      start_ms=start_ms, end_ms=end_ms,
                      virtual_s=(end_ms - start_ms) / 1000, wall_s=0.0,
                      db_path=config.persistence.path, sim_fills=sim_fills,
@@ -219,7 +231,7 @@ def _pointed_at(config: Config, sim: SimHandle) -> Config:
 
 
 async def _play(market: Market, sim: SimHandle, fake: FakeBinance, max_frame_bytes: int,
-                clock_ms: Callable[[], int], reference: list[ReferenceTick], stop: trio.Event,
+                clock_ms: Callable[[], int], reference: _Reference, stop: trio.Event,
                 progress: Progress | None) -> None:
     """Replay the market once the bot listens, then ask it to stop."""
     # Polled: neither server signals a new client, and in virtual time a poll costs one jump.
@@ -235,10 +247,11 @@ async def _play(market: Market, sim: SimHandle, fake: FakeBinance, max_frame_byt
         tick = parse_frame(event, recv_ns, max_frame_bytes)
         if isinstance(tick, BookTick):
             sim.runtime.on_tick(tick)
-            reference.append(ReferenceTick(clock_ms(), tick.bid, tick.ask))
+            reference.add(ReferencePoint(clock_ms(), tick.bid, tick.ask, tick.bid_qty,
+                                         tick.ask_qty))
         fake.publish(event)
         if progress is not None:
             progress(recv_ns / 1e9)
     await trio.sleep(SETTLE_S)
-    log.info("backtest_market_ended", ticks=len(reference))
+    log.info("backtest_market_ended", ticks=reference.ticks)
     stop.set()

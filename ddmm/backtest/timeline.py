@@ -19,11 +19,14 @@ import attrs
 
 @attrs.frozen
 class ReferencePoint:
-    """One reference tick: the Binance best bid and ask from `t_ms` on."""
+    """One reference tick: the Binance best bid and ask, and the sizes at them (0 when
+    unknown), from `t_ms` on."""
 
     t_ms: int
     bid: Decimal
     ask: Decimal
+    bid_qty: Decimal = Decimal(0)
+    ask_qty: Decimal = Decimal(0)
 
     @property
     def mid(self) -> Decimal:

@@ -19,6 +19,7 @@ from ddmm.config.secret import Secret
 Mode = Literal["paper", "live", "shadow", "backtest"]
 FeedSource = Literal["live", "replay", "synthetic"]
 Anchor = Literal["touch", "mid", "microprice"]
+ToxicityAction = Literal["widen", "pause"]
 Network = Literal["mainnet", "staging"]
 Synchronous = Literal["NORMAL", "FULL"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -109,6 +110,40 @@ class VolConfig:
 
 
 @attrs.frozen(kw_only=True)
+class ToxicityConfig:
+    """Toxicity guard (SPEC §15, `ddmm/quoting/toxicity.py`): when the volume-weighted
+    markout of a side's recent fills is worse than `threshold_bps`, widen that side by
+    `widen_bps` (or pause it) for `cooldown_s`, then recover step by step. Off = the ladder
+    never changes for it (markouts are still measured and reported)."""
+
+    enabled: bool = False
+    threshold_bps: Decimal = attrs.field(default=Decimal("0"), validator=_between(-1000, 1000))
+    """Toxic below this: the sample's volume-weighted markout (its fills' 10 s markouts, or
+    1 s ones until those are read), bps, positive = in our favour."""
+    window_fills: int = attrs.field(default=5, validator=_between(1, 1000))
+    """The sample: a side's newest fills since its last trigger, judged only when this many."""
+    window_s: float = attrs.field(default=60.0, validator=_pos)
+    """... and only while every one of them is at most this old."""
+    action: ToxicityAction = "widen"
+    widen_bps: Decimal = attrs.field(default=Decimal("10"), validator=_between(0, 1000))
+    """Added to the side's spread on a trigger (and after a pause)."""
+    cooldown_s: float = attrs.field(default=30.0, validator=_pos)
+    """Each level lasts this long without a new trigger: pause → widen_bps → halved → … →
+    0 once below 1 bps."""
+
+
+@attrs.frozen(kw_only=True)
+class BreakerConfig:
+    """Same-side fill breaker (issue 14, `ddmm/quoting/breakers.py`): `same_side_fills`
+    fills of one side within `window_s` pull that side for `cooldown_s`."""
+
+    enabled: bool = False
+    same_side_fills: int = attrs.field(default=5, validator=_between(1, 1000))
+    window_s: float = attrs.field(default=10.0, validator=_pos)
+    cooldown_s: float = attrs.field(default=60.0, validator=_pos)
+
+
+@attrs.frozen(kw_only=True)
 class QuoteConfig:
     anchor: Anchor = "touch"
     """touch: bids off the Binance bid, asks off its ask; mid: both off (B+A)/2;
@@ -127,6 +162,8 @@ class QuoteConfig:
     """Share of each balance never committed to quotes."""
     skew: SkewConfig = attrs.Factory(SkewConfig)
     vol: VolConfig = attrs.Factory(VolConfig)
+    toxicity: ToxicityConfig = attrs.Factory(ToxicityConfig)
+    breakers: BreakerConfig = attrs.Factory(BreakerConfig)
 
 
 @attrs.frozen(kw_only=True)

@@ -9,12 +9,29 @@ on the exchange's grid.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import attrs
 
 Side = Literal["buy", "sell"]
 """DeltaDeFi's spelling: a bid is a `buy`, an ask a `sell`."""
+SIDES: tuple[Side, Side] = ("buy", "sell")
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class PerSide(Generic[T]):
+    """One value per side, named as the sides are (`buy`, `sell`)."""
+
+    buy: T
+    sell: T
+
+    def get(self, side: Side) -> T:
+        return self.buy if side == "buy" else self.sell
+
+    def set(self, side: Side, value: T) -> PerSide[T]:
+        return PerSide(value, self.sell) if side == "buy" else PerSide(self.buy, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -67,6 +84,20 @@ class Inventory:
     @property
     def usdm_total(self) -> Decimal:
         return self.usdm_free + self.usdm_locked
+
+
+@attrs.frozen
+class SideGuard:
+    """What the quote guard (SPEC §15, issue 14) does to one side of the ladder:
+    `extra_bps` added to its spread, or the side `paused` (no levels at all)."""
+
+    extra_bps: Decimal = Decimal(0)
+    paused: bool = False
+
+
+QuoteGuard = PerSide[SideGuard]
+"""The guard's adjustment of both sides: an input of the ladder, as the inventory is."""
+NO_GUARD: QuoteGuard = PerSide(SideGuard(), SideGuard())
 
 
 @attrs.frozen(kw_only=True)

@@ -1,4 +1,5 @@
-"""Records the pure core reasons over: fills, risk events, day marks (SPEC §6, §7).
+"""Records the pure core reasons over: fills, risk events, day marks, markouts and quote
+guard events (SPEC §6, §7, §15).
 
 They are what the database stores, but position, PnL and the latched halts are derived
 from them by pure functions (`ddmm.oms.pnl`, `ddmm.oms.latches`), so they live here and
@@ -86,6 +87,49 @@ class RiskEventRecord:
         default=None, validator=attrs.validators.optional(finite))
     """A figure the event sets: `session_started` the position total it starts from,
     `resume` the daily PnL it takes as the day's new baseline."""
+
+
+@attrs.frozen(kw_only=True)
+class MarkoutRecord:
+    """One fill's markout at one horizon, measured online (SPEC §12, §15):
+    `bps` = s·(mid − p)/mid_at_fill·10⁴, positive when the price moved our way
+    (`ddmm.quoting.markout`). The fill's side, size and time ride along, so the guard's
+    rebuild needs no second lookup."""
+
+    trade_id: str
+    side: Side = attrs.field(validator=buy_or_sell)
+    qty: Decimal = attrs.field(validator=positive)
+    fill_ms: int = attrs.field(validator=milliseconds)
+    horizon_s: int
+    mid_at_fill: Decimal = attrs.field(validator=positive)
+    mid: Decimal = attrs.field(validator=positive)
+    """The mid in force `horizon_s` after the fill."""
+    bps: Decimal = attrs.field(validator=finite)
+    measured_ms: int = attrs.field(validator=milliseconds)
+
+
+GUARD_TRIGGERS = ("toxicity_widen", "toxicity_pause", "breaker_tripped")
+"""Guard events that start a cooldown and consume the evidence that caused them."""
+GUARD_KINDS = (*GUARD_TRIGGERS, "toxicity_eased", "toxicity_recovered", "breaker_cleared")
+
+
+@attrs.frozen(kw_only=True)
+class GuardEventRecord:
+    """A change the quote guard made to one side (SPEC §15, issue 14), with the side's
+    state after it: `extra_bps` added to the toxicity guard's spread, `paused` whether
+    that mechanism (the toxicity guard or the breaker named by `kind`) pulls the side."""
+
+    ts_ms: int = attrs.field(validator=milliseconds)
+    kind: str = attrs.field(validator=attrs.validators.in_(GUARD_KINDS))
+    side: Side = attrs.field(validator=buy_or_sell)
+    extra_bps: Decimal = attrs.field(validator=non_negative)
+    paused: bool
+    reason: str
+
+    @property
+    def mechanism(self) -> str:
+        """`toxicity` or `breaker`."""
+        return self.kind.partition("_")[0]
 
 
 @attrs.frozen(kw_only=True)

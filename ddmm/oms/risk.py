@@ -13,6 +13,7 @@ from enum import StrEnum
 
 import attrs
 
+from ddmm.config.schema import RiskConfig
 from ddmm.domain.quotes import Side
 
 
@@ -28,6 +29,11 @@ class RiskLimits:
     max_skew: Decimal
     max_open_orders: int
     max_daily_loss: Decimal
+
+    @classmethod
+    def from_config(cls, risk: RiskConfig) -> RiskLimits:
+        return cls(max_position=risk.max_position, max_skew=risk.max_skew,
+                   max_open_orders=risk.max_open_orders, max_daily_loss=risk.max_daily_loss)
 
 
 @attrs.frozen(kw_only=True)

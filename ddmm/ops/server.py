@@ -72,3 +72,19 @@ async def run(host: str, port: int, app: Starlette, *,
         binds = await nursery.start(partial(serve, asgi, config, mode="asgi"))
         log.info("ops_serving", url=binds[0])
         task_status.started(binds[0])
+
+
+async def run_or_carry_on(host: str, port: int, app: Starlette, *,
+                          task_status: trio.TaskStatus[str | None] = trio.TASK_STATUS_IGNORED
+                          ) -> None:
+    """`run`, except that a port that cannot be bound is logged loudly and the bot carries
+    on without the endpoint (started(None)): trading does not depend on the ops port."""
+    try:
+        await run(host, port, app, task_status=task_status)
+    except* OSError as group:
+        cause: BaseException = group
+        while isinstance(cause, BaseExceptionGroup):
+            cause = cause.exceptions[0]
+        log.error("ops_unavailable", host=host, port=port, error=str(cause))
+        task_status.started(None)
+        await trio.sleep_forever()

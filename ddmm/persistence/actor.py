@@ -24,9 +24,17 @@ import trio
 
 from ddmm.config.schema import PersistenceConfig
 from ddmm.domain.orders import LIVE_STATES, OrderState
-from ddmm.domain.records import DayMark, FillRecord, FillTotals, RiskEventRecord, ShadowDecision
+from ddmm.domain.records import (
+    DayMark,
+    FillRecord,
+    FillTotals,
+    GuardEventRecord,
+    MarkoutRecord,
+    RiskEventRecord,
+    ShadowDecision,
+)
 from ddmm.errors import PersistenceError
-from ddmm.persistence import queries, shadow_queries
+from ddmm.persistence import guard_queries, queries, shadow_queries
 from ddmm.persistence.inloop import DbInLoop
 from ddmm.persistence.records import (
     BalanceRecord,
@@ -96,6 +104,28 @@ class Persistence:
         await self._db.submit(functools.partial(shadow_queries.record_shadow,
                                                 decisions=tuple(decisions)))
 
+    async def record_guard(self, markouts: Iterable[MarkoutRecord],
+                           events: Iterable[GuardEventRecord]) -> None:
+        """Store the quote guard's markouts and the events they caused (one transaction)."""
+        await self._db.submit(functools.partial(guard_queries.record_guard,
+                                                markouts=tuple(markouts), events=tuple(events)))
+
+    async def fills_after(self, after_rowid: int,
+                          since_ms: int = 0) -> tuple[int, list[FillRecord]]:
+        """(A cursor past the last stored fill, the fills stored after `after_rowid` and
+        made since `since_ms`)."""
+        return await self._db.submit(functools.partial(
+            guard_queries.fills_after, after_rowid=after_rowid, since_ms=since_ms))
+
+    async def markouts_since(self, since_ms: int) -> list[MarkoutRecord]:
+        """The markouts of the fills made since `since_ms`, in the order they were read."""
+        return await self._db.submit(functools.partial(guard_queries.markouts_since,
+                                                       since_ms=since_ms))
+
+    async def guard_events_since_triggers(self) -> list[GuardEventRecord]:
+        """Each side's last guard trigger per mechanism and the events after it."""
+        return await self._db.submit(guard_queries.guard_events_since_triggers)
+
     async def set_kv(self, key: str, value: str) -> None:
         await self._db.submit(functools.partial(queries.set_kv, key=key, value=value))
 
@@ -159,8 +189,10 @@ class Persistence:
     async def latest_balances(self) -> list[BalanceRecord]:
         return await self._db.submit(queries.latest_balances)
 
-    async def latest_risk_event(self) -> RiskEventRecord | None:
-        return await self._db.submit(queries.latest_risk_event)
+    async def latest_risk_event(self, kinds: tuple[str, ...] | None = None
+                                ) -> RiskEventRecord | None:
+        """The newest risk event (of one of `kinds`, when given)."""
+        return await self._db.submit(functools.partial(queries.latest_risk_event, kinds=kinds))
 
     async def get_kv(self, key: str) -> str | None:
         return await self._db.submit(functools.partial(queries.get_kv, key=key))

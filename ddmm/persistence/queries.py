@@ -39,7 +39,7 @@ _ORDER_COLUMNS = (
     "local_id, correlation_id, exchange_order_id, symbol, side, price, qty, filled_qty,"
     " state, layer, signed_tx, created_ms, updated_ms"
 )
-_FILL_COLUMNS = (
+FILL_COLUMNS = (
     "trade_id, exchange_order_id, local_id, side, qty, price, fee, fee_asset, ts_ms,"
     " quarantined, reason"
 )
@@ -77,7 +77,7 @@ def _order(row: sqlite3.Row | tuple[Any, ...]) -> OrderRecord:
     )
 
 
-def _fill(row: tuple[Any, ...]) -> FillRecord:
+def fill_row(row: tuple[Any, ...]) -> FillRecord:
     (trade_id, exchange_order_id, local_id, side, qty, price, fee, fee_asset, ts_ms,
      quarantined, reason) = row
     return FillRecord(
@@ -153,7 +153,7 @@ def record_fill(conn: sqlite3.Connection, fill: FillRecord,
     day_sums = day_totals(conn, day)
     try:
         cursor = conn.execute(
-            f"INSERT INTO fills ({_FILL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            f"INSERT INTO fills ({FILL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (trade_id) DO NOTHING",
             (fill.trade_id, fill.exchange_order_id, fill.local_id, fill.side, dec(fill.qty),
              dec(fill.price), dec(fill.fee), fill.fee_asset, fill.ts_ms, int(fill.quarantined),
@@ -232,9 +232,9 @@ def _set_day_totals(conn: sqlite3.Connection, day_start_ms: int, totals: FillTot
 
 def _fills_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> list[FillRecord]:
     rows = conn.execute(
-        f"SELECT {_FILL_COLUMNS} FROM fills WHERE ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
+        f"SELECT {FILL_COLUMNS} FROM fills WHERE ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
         (start_ms, end_ms)).fetchall()
-    return [_fill(row) for row in rows]
+    return [fill_row(row) for row in rows]
 
 
 def _set_net_total(conn: sqlite3.Connection, total: Decimal) -> None:
@@ -349,10 +349,10 @@ def order_events(conn: sqlite3.Connection, local_id: str) -> list[OrderEventReco
 
 def fills(conn: sqlite3.Connection, since_ms: int | None) -> list[FillRecord]:
     rows = conn.execute(
-        f"SELECT {_FILL_COLUMNS} FROM fills WHERE ts_ms >= ? ORDER BY ts_ms, trade_id",
+        f"SELECT {FILL_COLUMNS} FROM fills WHERE ts_ms >= ? ORDER BY ts_ms, trade_id",
         (since_ms or 0,),
     ).fetchall()
-    return [_fill(row) for row in rows]
+    return [fill_row(row) for row in rows]
 
 
 def fill_count(conn: sqlite3.Connection, since_ms: int | None) -> int:
@@ -378,10 +378,13 @@ def latest_balances(conn: sqlite3.Connection) -> list[BalanceRecord]:
             for r in rows]
 
 
-def latest_risk_event(conn: sqlite3.Connection) -> RiskEventRecord | None:
+def latest_risk_event(conn: sqlite3.Connection,
+                      kinds: tuple[str, ...] | None = None) -> RiskEventRecord | None:
+    """The newest risk event (of one of `kinds`, when given)."""
+    where = "" if kinds is None else f" WHERE kind IN ({','.join('?' * len(kinds))})"
     row = conn.execute(
-        f"SELECT {_RISK_EVENT_COLUMNS} FROM risk_events ORDER BY ts_ms DESC, id DESC LIMIT 1"
-    ).fetchone()
+        f"SELECT {_RISK_EVENT_COLUMNS} FROM risk_events{where} ORDER BY ts_ms DESC, id DESC"
+        " LIMIT 1", kinds or ()).fetchone()
     return None if row is None else _risk_event(row)
 
 

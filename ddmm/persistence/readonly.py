@@ -14,9 +14,15 @@ from decimal import Decimal
 from pathlib import Path
 
 from ddmm.domain.orders import LIVE_STATES, OrderState
-from ddmm.domain.records import FillRecord, FillTotals, RiskEventRecord
+from ddmm.domain.records import (
+    FillRecord,
+    FillTotals,
+    GuardEventRecord,
+    MarkoutRecord,
+    RiskEventRecord,
+)
 from ddmm.errors import PersistenceError
-from ddmm.persistence import queries, schema
+from ddmm.persistence import guard_queries, queries, schema
 from ddmm.persistence.records import BalanceRecord, OrderEventRecord, OrderRecord
 
 
@@ -70,6 +76,12 @@ class ReadOnlyDb:
 
     def get_kv(self, key: str) -> str | None:
         return queries.get_kv(self._conn, key)
+
+    def markouts_since(self, since_ms: int) -> list[MarkoutRecord]:
+        return guard_queries.markouts_since(self._conn, since_ms)
+
+    def latest_guard_events(self) -> list[GuardEventRecord]:
+        return guard_queries.latest_guard_events(self._conn)
 
 
 @contextmanager

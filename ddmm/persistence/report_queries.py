@@ -55,3 +55,14 @@ def risk_events_between(conn: sqlite3.Connection, start_ms: int,
         " ORDER BY id", (start_ms, end_ms)).fetchall()
     return [RiskEventRecord(ts_ms=r[0], kind=r[1], reason=r[2],
                             amount=None if r[3] is None else Decimal(r[3])) for r in rows]
+
+
+def guard_event_counts(conn: sqlite3.Connection, start_ms: int,
+                       end_ms: int) -> dict[str, dict[str, int]]:
+    """The quote guard's events within [start_ms, end_ms]: kind → side → how many."""
+    counts: dict[str, dict[str, int]] = {}
+    for kind, side, count in conn.execute(
+            "SELECT kind, side, COUNT(*) FROM guard_events WHERE ts_ms BETWEEN ? AND ?"
+            " GROUP BY kind, side ORDER BY kind, side", (start_ms, end_ms)):
+        counts.setdefault(kind, {})[side] = int(count)
+    return counts

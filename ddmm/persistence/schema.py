@@ -144,7 +144,35 @@ CREATE INDEX shadow_decisions_by_time ON shadow_decisions (ts_ms);
 """Shadow mode's record (SPEC §14): every ladder it would quote and every place and cancel
 it would send, kept apart from the orders table so nothing imagined can pass for real."""
 
-MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4)
+_MIGRATION_5 = """
+CREATE TABLE fill_markouts (
+    trade_id    TEXT NOT NULL REFERENCES fills (trade_id),
+    horizon_s   INTEGER NOT NULL,
+    mid_at_fill TEXT NOT NULL,
+    mid         TEXT NOT NULL,
+    markout_bps TEXT NOT NULL,
+    measured_ms INTEGER NOT NULL,
+    PRIMARY KEY (trade_id, horizon_s)
+);
+CREATE INDEX fill_markouts_by_time ON fill_markouts (measured_ms);
+
+CREATE TABLE guard_events (
+    id        INTEGER PRIMARY KEY,
+    ts_ms     INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    side      TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    extra_bps TEXT NOT NULL,
+    paused    INTEGER NOT NULL CHECK (paused IN (0, 1)),
+    reason    TEXT NOT NULL
+);
+CREATE INDEX guard_events_by_side ON guard_events (side, kind, id);
+"""
+"""The quote guard (SPEC §15, issue 14): each fill's markouts as they are read (+1 s, +10 s
+against the Binance mid, in bps), and every change the guard made to a side, with the side's
+state after it. A restart rebuilds the guard from both (`ddmm.quoting.guard.rebuild`)."""
+
+MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4,
+                               _MIGRATION_5)
 """Migration N is MIGRATIONS[N - 1]. Append only: a released migration never changes."""
 
 

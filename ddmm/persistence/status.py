@@ -6,6 +6,9 @@ for its window, with the same names and the same arithmetic as the running bot's
 line and `/metrics`: `session_*` since the session started (the first start on the
 database), `today_*` this UTC day, `all_time_*` the whole database.
 Mark-to-market PnL needs a live mid, so only the running bot reports it (`today_pnl_usdm`).
+The quote guard (SPEC §15): each side's last guard event per mechanism (the state it left
+the side in, as stored) and today's volume-weighted markouts per horizon and side; the
+running bot's status line has the guard's live state (`guard_*`, `toxicity_*`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ddmm.domain.orders import OrderState
-from ddmm.domain.records import utc_day_start_ms
+from ddmm.domain.quotes import SIDES
+from ddmm.domain.records import GuardEventRecord, MarkoutRecord, utc_day_start_ms
 from ddmm.oms.pnl import summarize
 from ddmm.persistence.readonly import open_readonly
+from ddmm.quoting.markout import HORIZONS_S
+from ddmm.quoting.toxicity import volume_weighted
 
 
 def status_database(path: Path) -> Path:
@@ -42,6 +48,8 @@ def status_report(path: Path, *, now_ms: int | None = None) -> dict[str, Any]:
         today = db.day_totals(utc_day_start_ms(now_ms))
         every_fill = db.fills()
         risk = db.latest_risk_event()
+        markouts = db.markouts_since(utc_day_start_ms(now_ms))
+        guard = db.latest_guard_events()
         return {
             "database": str(path),
             "orders_by_state": dict(Counter(order.state.value for order in orders)),
@@ -61,4 +69,24 @@ def status_report(path: Path, *, now_ms: int | None = None) -> dict[str, Any]:
                          for b in db.latest_balances()},
             "last_risk_event": None if risk is None else
             {"ts_ms": risk.ts_ms, "kind": risk.kind, "reason": risk.reason},
+            "quote_guard": _guard_report(guard),
+            "today_markout_bps": _markout_report(markouts),
         }
+
+
+def _guard_report(events: list[GuardEventRecord]) -> dict[str, dict[str, Any]]:
+    """side → mechanism → its last event."""
+    report: dict[str, dict[str, Any]] = {side: {} for side in SIDES}
+    for e in events:
+        report[e.side][e.mechanism] = {"ts_ms": e.ts_ms, "kind": e.kind, "paused": e.paused,
+                                       "extra_bps": str(e.extra_bps), "reason": e.reason}
+    return report
+
+
+def _markout_report(markouts: list[MarkoutRecord]) -> dict[str, dict[str, str | None]]:
+    """horizon (s) → side → volume-weighted markout in bps, 2 places (None: no fill)."""
+    def weighted(horizon: int, side: str) -> str | None:
+        value = volume_weighted(m for m in markouts if m.horizon_s == horizon and m.side == side)
+        return None if value is None else str(round(value, 2))
+
+    return {str(h): {side: weighted(h, side) for side in SIDES} for h in HORIZONS_S}

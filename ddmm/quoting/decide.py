@@ -1,8 +1,9 @@
 """The quoter's decisions, pure: which ticks to trust, when to hold, when to emit a target.
 
-The quoter actor keeps a `QuoterState`, feeds it ticks and inventory with `on_tick` and
-`on_inventory`, and asks `evaluate` for the `TargetLadder` to send, if any. Time and the
-feed's staleness come in as arguments; the vol estimator's clock is the ticks' `recv_ns`.
+The quoter actor keeps a `QuoterState`, feeds it ticks, inventory and the quote guard's
+adjustment with `on_tick`, `on_inventory` and `on_guard`, and asks `evaluate` for the
+`TargetLadder` to send, if any. Time and the feed's staleness come in as arguments; the vol
+estimator's clock is the ticks' `recv_ns`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import attrs
 
 from ddmm.domain.market import BookTick
 from ddmm.domain.money import BPS
-from ddmm.domain.quotes import Inventory, Ladder, TargetLadder
+from ddmm.domain.quotes import NO_GUARD, Inventory, Ladder, QuoteGuard, TargetLadder
 from ddmm.quoting.ladder import build_ladder
 from ddmm.quoting.params import LadderParams, RequotePolicy
 from ddmm.quoting.requote import RequoteMark, requote_due
@@ -24,22 +25,26 @@ from ddmm.quoting.vol import VolEstimate, VolParams, observe, spread_scale
 @attrs.frozen(kw_only=True)
 class QuoterState:
     """`book` is the last trusted tick; `suspect` a jump waiting for a second tick;
-    `vol` the σ estimate over the trusted ticks (None while vol scaling is off);
-    `built` the last ladder built and the inputs it was built from."""
+    `vol` the σ estimate over the trusted ticks (None while vol scaling is off); `guard` the
+    quote guard's latest adjustment; `built` the last ladder built and the inputs it was
+    built from."""
 
     book: BookTick | None = None
     suspect: BookTick | None = None
     inventory: Inventory | None = None
     vol: VolEstimate | None = None
+    guard: QuoteGuard = NO_GUARD
     mark: RequoteMark | None = None
     built: tuple[LadderInputs, Ladder] | None = None
 
 
-LadderInputs = tuple[Decimal, Decimal, tuple[Decimal, Decimal] | None, Inventory, Ratio]
+LadderInputs = tuple[
+    Decimal, Decimal, tuple[Decimal, Decimal] | None, Inventory, Ratio, QuoteGuard]
 """Everything `build_ladder` reads besides the params: the best bid and ask, the touch sizes
-(only with the microprice anchor, None otherwise), the inventory and the spread scale. Most
-ticks change only the sizes at the touch (or move less than our tick once rescaled), so the
-ladder of the same inputs is reused instead of rebuilt (`_ladder`)."""
+(only with the microprice anchor, None otherwise), the inventory, the spread scale and the
+quote guard's adjustment. Most ticks change only the sizes at the touch (or move less than
+our tick once rescaled), so the ladder of the same inputs is reused instead of rebuilt
+(`_ladder`)."""
 
 
 def _jump_bps(a: BookTick, b: BookTick) -> Decimal:
@@ -69,6 +74,11 @@ def on_tick(
 
 def on_inventory(state: QuoterState, inventory: Inventory) -> QuoterState:
     return attrs.evolve(state, inventory=inventory)
+
+
+def on_guard(state: QuoterState, guard: QuoteGuard) -> QuoterState:
+    """The quote guard's new adjustment: the next ladder is built with it."""
+    return attrs.evolve(state, guard=guard)
 
 
 def hold_reason(state: QuoterState, stale: bool) -> str | None:
@@ -120,10 +130,11 @@ def evaluate(
 
 def _ladder(state: QuoterState, book: BookTick, inventory: Inventory,
             params: LadderParams, scale: Ratio) -> tuple[Ladder, QuoterState]:
-    """The ladder for `book`, `inventory` and `scale`, built once per distinct input."""
+    """The ladder for `book`, `inventory`, `scale` and the guard, built once per distinct
+    input."""
     sizes = (book.bid_qty, book.ask_qty) if params.anchor == "microprice" else None
-    inputs = (book.bid, book.ask, sizes, inventory, scale)
+    inputs = (book.bid, book.ask, sizes, inventory, scale, state.guard)
     if state.built is not None and state.built[0] == inputs:
         return state.built[1], state
-    ladder = build_ladder(book, inventory, params, spread_scale=scale)
+    ladder = build_ladder(book, inventory, params, spread_scale=scale, guard=state.guard)
     return ladder, attrs.evolve(state, built=(inputs, ladder))

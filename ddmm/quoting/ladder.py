@@ -15,6 +15,12 @@ formula, so the skew, the s_min/s_max clamp and the min_edge floor apply to the 
 s_bid = max(clamp(s_base·scale − λ·γ, s_min, s_max), min_edge) (s_ask with +λ·γ). The layer
 step is not scaled. With scale 1 the arithmetic is exactly that of the static ladder.
 
+Quote guard (SPEC §15, issue 14): `guard` adds its `extra_bps` to one side's spread after
+the whole formula, min_edge included — s_bid + extra_bid — so a widening of 10 bps moves the
+side 10 bps whatever the floor was (and may take it past s_max, which bounds the skew, not
+the guard); a `paused` side gets no levels, and the other side is still kept off the Binance
+touch. `NO_GUARD` leaves the arithmetic untouched.
+
 Order of work: prices from the formula, then the never-cross fixes (which only move a
 price away from the market), then sizes from the final prices (Q_i = N_i / price_i), then
 the exchange minimum, then the balance caps.
@@ -25,9 +31,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ddmm.domain.market import BookTick
-from ddmm.domain.quotes import Inventory, Ladder, QuoteLevel, Side
+from ddmm.domain.quotes import NO_GUARD, Inventory, Ladder, QuoteGuard, QuoteLevel, Side, SideGuard
 from ddmm.quoting.params import LadderParams
-from ddmm.quoting.skew import ONE, ZERO, Ratio, compute_skew, inventory_gamma
+from ddmm.quoting.skew import ONE, ZERO, Ratio, add_product, compute_skew, inventory_gamma
 
 _BPS = 10_000
 _GAMMA_PLACES = Decimal("0.000001")
@@ -37,9 +43,11 @@ _Rung = tuple[int, int, int]
 
 
 def build_ladder(
-    book: BookTick, inventory: Inventory, params: LadderParams, *, spread_scale: Ratio = ONE
+    book: BookTick, inventory: Inventory, params: LadderParams, *, spread_scale: Ratio = ONE,
+    guard: QuoteGuard = NO_GUARD,
 ) -> Ladder:
-    """Build the target ladder; `spread_scale` (≥ 1, the vol scale) multiplies s_base.
+    """Build the target ladder; `spread_scale` (≥ 1, the vol scale) multiplies s_base,
+    `guard` widens or pauses a side.
 
     bid_i = floor_tick(Pb·(1 − (s_bid + i·step)/10⁴)), ask_i = ceil_tick(Pa·(1 + (s_ask +
     i·step)/10⁴)), qty = floor_step(Q_i·m). Guarantees: prices on the tick grid and > 0,
@@ -64,15 +72,17 @@ def build_ladder(
     tn, td = params.tick
     n, step = params.num_layers, params.step_bps_ratio
     above_bid = (bid[0] * td) // (bid[1] * tn) + 1
-    ask_ticks = _monotone(
-        _layer_ticks((pa[0] * td, pa[1] * tn), skew.s_ask_bps, step, n, up=True),
+    ask_ticks = [] if guard.sell.paused else _monotone(
+        _layer_ticks((pa[0] * td, pa[1] * tn), _guarded(skew.s_ask_bps, guard.sell), step, n,
+                     up=True),
         above_bid, up=True,
     )
     below_ask = -((-ask[0] * td) // (ask[1] * tn)) - 1
     if ask_ticks:
         below_ask = min(below_ask, ask_ticks[0] - 1)
-    bid_ticks = _monotone(
-        _layer_ticks((pb[0] * td, pb[1] * tn), skew.s_bid_bps, step, n, up=False),
+    bid_ticks = [] if guard.buy.paused else _monotone(
+        _layer_ticks((pb[0] * td, pb[1] * tn), _guarded(skew.s_bid_bps, guard.buy), step, n,
+                     up=False),
         below_ask, up=False,
     )
     kn, kd = params.bid_budget_per_usdm
@@ -88,6 +98,13 @@ def build_ladder(
         ref_bid=book.bid,
         ref_ask=book.ask,
     )
+
+
+def _guarded(spread_bps: Ratio, side: SideGuard) -> Ratio:
+    """The side's spread plus the guard's widening, exact."""
+    if not side.extra_bps:
+        return spread_bps
+    return add_product(spread_bps, ONE, side.extra_bps.as_integer_ratio(), 1)
 
 
 def _anchors(

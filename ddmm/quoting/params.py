@@ -3,7 +3,8 @@
 Parameters hold exact `Fraction`s: spreads in bps, γ and the size multipliers are combined
 as rationals so a result that is exactly on the grid (SPEC §4 example A: 300·(1 + 0.8/6) =
 340) is never lost to a representation error before flooring. The bot, the what-if CLI and
-the benchmarks all build their parameters with `ladder_params_from_config`.
+the benchmarks all build their parameters with `ladder_params_from_config`; the quote guard
+its own with `guard_params_from_config`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import attrs
 
 from ddmm.config.schema import Anchor, QuoteConfig, RequoteConfig, VolConfig
 from ddmm.domain.market import ADAUSDM, MarketRules
+from ddmm.quoting.breakers import BreakerParams
+from ddmm.quoting.guard import GuardParams
 from ddmm.quoting.skew import Ratio, SkewParams, ratio
+from ddmm.quoting.toxicity import ToxicityParams
 from ddmm.quoting.vol import VOL_OFF, VolParams
 
 SizeUnit = Literal["usdm", "ada"]
@@ -149,6 +153,25 @@ def _vol_params(vol: VolConfig) -> VolParams:
         reference_bps_per_sqrt_s=float(vol.reference_bps_per_sqrt_s),
         max_scale=Fraction(vol.max_scale),
     )
+
+
+def guard_params_from_config(quote: QuoteConfig) -> GuardParams:
+    """The quote guard's parameters, from `quote.toxicity` and `quote.breakers`."""
+    toxicity, breakers = quote.toxicity, quote.breakers
+    return GuardParams(
+        toxicity=ToxicityParams(
+            enabled=toxicity.enabled, threshold_bps=toxicity.threshold_bps,
+            window_fills=toxicity.window_fills, window_ms=_ms(toxicity.window_s),
+            action=toxicity.action, widen_bps=toxicity.widen_bps,
+            cooldown_ms=_ms(toxicity.cooldown_s)),
+        breakers=BreakerParams(
+            enabled=breakers.enabled, same_side_fills=breakers.same_side_fills,
+            window_ms=_ms(breakers.window_s), cooldown_ms=_ms(breakers.cooldown_s)))
+
+
+def _ms(seconds: float) -> int:
+    """At least 1 ms: a positive duration stays positive."""
+    return max(1, round(seconds * 1000))
 
 
 @attrs.frozen(kw_only=True)

@@ -194,6 +194,12 @@ class FakeDb:
         await self._io()
         self.risk_events.append(event)
 
+    async def latest_risk_event(self, kinds: tuple[str, ...] | None = None
+                                ) -> RiskEventRecord | None:
+        await self._io()
+        found = [e for e in self.risk_events if kinds is None or e.kind in kinds]
+        return max(reversed(found), key=lambda e: e.ts_ms, default=None)
+
     async def record_shadow(self, decisions: Iterable[ShadowDecision]) -> None:
         rows = list(decisions)
         await self._io()

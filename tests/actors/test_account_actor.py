@@ -13,7 +13,12 @@ from order_path_fakes import BASE_MS, FakeDb, clock_ms
 from structlog.testing import capture_logs
 
 from ddmm.actors.account import Account
-from ddmm.actors.account_inbox import FillsChanged, HaltRequested, ResumeRequested
+from ddmm.actors.account_inbox import (
+    ConditionChanged,
+    FillsChanged,
+    HaltRequested,
+    ResumeRequested,
+)
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory
 from ddmm.domain.records import FillRecord, utc_day_start_ms
@@ -272,3 +277,26 @@ async def test_a_position_carried_over_midnight_is_revalued_from_the_day_open(
     assert h.account.last_daily_pnl == Decimal("-450.00")
     assert h.account.risk.halted
     assert [e.kind for e in h.db.risk_events][:1] == ["daily_loss"]
+
+
+async def test_a_trading_lock_halts_until_its_pause_ends_and_both_ends_are_persisted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    h = await started(Harness())
+    await h.account.handle(balances())
+    h.risk_updates()
+    await h.account.handle(ConditionChanged(
+        kind="trading_locked", active=True, reason="exchange: trading is locked",
+        until_ms=clock_ms() + 60_000))
+    (locked,) = h.risk_updates()
+    assert locked.state.mode is RiskMode.HALTED
+    await trio.sleep(59.9)
+    await h.account.update_risk()
+    assert h.risk_updates() == []
+    await trio.sleep(0.1)
+    await h.account.update_risk()
+    (unlocked,) = h.risk_updates()
+    assert unlocked.state.mode is RiskMode.NORMAL
+    assert [(e.kind, e.ts_ms - BASE_MS) for e in h.db.risk_events
+            if e.kind.startswith("trading_locked")] == [("trading_locked", 0),
+                                                         ("trading_locked_cleared", 60_000)]

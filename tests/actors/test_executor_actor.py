@@ -12,11 +12,12 @@ import attrs
 import pytest
 import trio
 import trio.testing
-from order_path_fakes import BASE_MS, SYMBOL, sign
+from order_path_fakes import BASE_MS, SYMBOL, clock_ms, sign
 from order_path_harness import Harness
 
 from ddmm.actors import executor as executor_actor
 from ddmm.actors import oms as oms_actor
+from ddmm.actors.account_inbox import ConditionChanged
 from ddmm.actors.limiter import Limiter
 from ddmm.config.schema import LimiterConfig
 from ddmm.domain.orders import OrderState
@@ -28,6 +29,7 @@ from ddmm.errors import (
     ExchangeTimeout,
     RateLimited,
     ServerError,
+    TradingLocked,
 )
 from ddmm.exchange.wire import OrderRequest
 from ddmm.oms import inbox
@@ -336,3 +338,22 @@ async def test_an_execution_without_commission_is_not_stored_and_the_order_is_qu
     assert set(h.db.fill_rows) == {"E-whole", "E-partial"}
     row = h.db.orders[order.local_id]
     assert (row.state, row.filled_qty) == (S.PARTIALLY_FILLED, Decimal(50))
+
+
+async def test_a_trading_lock_answer_asks_the_account_for_the_configured_pause(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    changes: list[ConditionChanged] = []
+    async with harness() as h:
+        executor = executor_actor.Executor(
+            client=h.exchange, sign_tx_hex=sign, apply=h.apply,  # type: ignore[arg-type]
+            limiter=h.limiter_send, db=h.db, symbol=SYMBOL,  # type: ignore[arg-type]
+            clock_ms=clock_ms, conditions=changes.append, trading_lock_pause_ms=60_000)
+        h.exchange.fail_next("build", TradingLocked("locked", code=5002, status=400))
+        order = await h.new_order()
+        asked_ms = clock_ms()
+        await executor.place(order)
+    assert h.db.state(order.local_id) is S.REJECTED
+    assert changes == [ConditionChanged(kind="trading_locked", active=True,
+                                        reason="exchange: trading is locked",
+                                        until_ms=asked_ms + 60_000)]

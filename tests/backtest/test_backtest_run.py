@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from ddmm.backtest.market import recorded_market, synthetic_market
+from ddmm.backtest.quoting_quality import live_intervals
 from ddmm.backtest.runner import backtest_config, run_backtest
 from ddmm.config import load_config
-from ddmm.persistence import queries, schema
+from ddmm.persistence import queries, report_queries, schema
 
 ROOT = Path(__file__).resolve().parents[2]
 ETH_0808 = ROOT / "data/binance-spot/ethusdt_20240808.gz"
@@ -152,3 +153,55 @@ def test_mode_backtest_runs_the_configured_feed_as_a_backtest(tmp_path: Path) ->
     report = json.loads((tmp_path / "var/backtest/calm-seed42/report.json").read_text())
     assert report["inputs"]["regime"] == "calm"
     assert 600 <= report["virtual_s"] < 610
+
+
+GUARD_ON = ["--set", "quote.toxicity.enabled=true", "--set", "quote.toxicity.threshold_bps=100",
+            "--set", "quote.toxicity.window_fills=1", "--set", "quote.toxicity.cooldown_s=5",
+            "--set", "quote.breakers.enabled=true", "--set", "quote.breakers.same_side_fills=2"]
+
+
+def test_with_the_guard_on_its_markouts_and_events_are_in_the_runs_database(
+        tmp_path: Path) -> None:
+    """An aggressive toxicity threshold (any fill marked below +100 bps is toxic) on a
+    volatile minute: the guard marks the fills, widens, steps back, and says so."""
+    run = backtest("--synthetic", "volatile", "--duration", "60", *GUARD_ON,
+                   "--out", str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    conn = sqlite3.connect(tmp_path / "backtest.db")
+    try:
+        (fills,) = conn.execute("SELECT COUNT(*) FROM fills").fetchone()
+        horizons = {h for (h,) in conn.execute("SELECT horizon_s FROM fill_markouts")}
+        events = conn.execute("SELECT kind, side FROM guard_events ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    assert fills > 0 and horizons == {1, 10}
+    assert ("toxicity_widen", "buy") in events or ("toxicity_widen", "sell") in events
+    assert any(kind == "toxicity_recovered" for kind, _ in events)
+    counted = json.loads((tmp_path / "report.json").read_text())["metrics"]["guard_events"]
+    assert sum(n for sides in counted.values() for n in sides.values()) == len(events)
+    log = (tmp_path / "backtest.log").read_text()
+    assert log.count('"quote_guard_changed"') == len(events)
+    status = [line for line in log.splitlines() if '"status_reported"' in line]
+    assert status and all('"guard_extra_bps"' in line for line in status)
+
+
+def test_a_feed_silence_pulls_every_quote_and_is_a_recorded_halt(tmp_path: Path) -> None:
+    """Today's stale-feed rule, checked end to end: the `gaps` regime's first silence
+    (≥ 3 s) outlasts `feed.stale_ms`; the spell is a persisted risk event, every quote is
+    gone within 2 s of it and none comes back before fresh ticks do."""
+    run = backtest("--synthetic", "gaps", "--duration", "130", "--set", "feed.stale_ms=2000",
+                   "--out", str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    conn = sqlite3.connect(tmp_path / "backtest.db")
+    try:
+        spells = conn.execute("SELECT kind, ts_ms FROM risk_events WHERE kind LIKE 'feed_stale%'"
+                              " ORDER BY id").fetchall()
+        intervals = live_intervals(report_queries.order_steps(conn))
+    finally:
+        conn.close()
+    assert [kind for kind, _ in spells[:2]] == ["feed_stale", "feed_stale_cleared"]
+    stale_ms, fresh_ms = spells[0][1], spells[1][1]
+    assert not [iv for iv in intervals if iv.start_ms < fresh_ms
+                and (iv.end_ms is None or iv.end_ms > stale_ms + 2000)]
+    halts = json.loads((tmp_path / "report.json").read_text())["metrics"]["halts"]
+    assert halts[0]["kind"] == "feed_stale"

@@ -29,14 +29,16 @@ from ddmm.backtest.plot import write_report_png
 from ddmm.backtest.quoting_quality import (
     CANCEL_SENT_EVENT,
     ORDER_SENT_EVENT,
+    TargetBest,
     max_in_window,
 )
 from ddmm.backtest.timeline import ReferencePath
-from ddmm.config.schema import QuoteConfig
+from ddmm.config.schema import QuoteConfig, VolConfig
 from ddmm.domain.orders import OrderState
-from ddmm.domain.records import FillRecord, RiskEventRecord
+from ddmm.domain.records import FillRecord, GuardEventRecord, RiskEventRecord
 from ddmm.oms.states import BuildSent, CancelSent
-from ddmm.persistence import OrderRecord, OrderUpdate, queries, schema
+from ddmm.persistence import OrderRecord, OrderUpdate, guard_queries, queries, schema
+from ddmm.quoting.params import ladder_params_from_config
 
 S = OrderState
 T0 = 1_723_075_200_000  # 2024-08-08T00:00:00Z
@@ -349,3 +351,49 @@ def test_pnl_is_cash_flow_plus_revaluation_minus_fees(
     samples = acct.account_samples(start, fills, reference, end_ms)
     assert samples[-1].vs_hold_usdm == pnl.pnl_vs_hold_usdm
     assert samples[-1].fees_usdm == pnl.fees_usdm
+
+
+# --- The target follows the bot's own quoting inputs -----------------------------------------
+# Reference 0.4995/0.5005 (mid 0.5), 10 000 ADA and 5 000 USDM: γ = 0, spreads min_edge 12.
+
+FLAT = acct.Balances(t_ms=T0, ada=D(10_000), usdm=D(5_000))
+
+
+def test_the_target_follows_the_microprice_with_the_reference_sizes() -> None:
+    params = ladder_params_from_config(QuoteConfig(anchor="microprice"))
+    heavy_bid = ReferencePath((ReferencePoint(T0, D("0.4995"), D("0.5005"), D(3), D(1)),))
+    unknown = ReferencePath((ReferencePoint(T0, D("0.4995"), D("0.5005")),))
+    # P = (0.4995·1 + 0.5005·3)/4 = 0.50025: bid floor(0.50025·0.9988) = 0.4996, ask
+    # ceil(0.50025·1.0012) = 0.5009; sizes unknown: the mid, 0.4994 and 0.5006.
+    assert TargetBest(params, heavy_bid)(T0, FLAT) == (D("0.4996"), D("0.5009"))
+    assert TargetBest(params, unknown)(T0, FLAT) == (D("0.4994"), D("0.5006"))
+
+
+def test_the_target_widens_with_the_quoters_vol_scale() -> None:
+    vol = VolConfig(enabled=True, halflife_s=1.0, reference_bps_per_sqrt_s=D("0.5"),
+                    max_scale=D(4))
+    # 22 bps moves every 0.5 s: σ ≈ 31 bps/√s, far past 4 × 0.5, so s_base 8 × 4 = 32 bps:
+    # bid floor(0.4995·0.9968) = 0.4979, ask ceil(0.5005·1.0032) = 0.5022.
+    swings = ReferencePath(tuple(
+        ReferencePoint(T0 + i * 500, *((D("0.4995"), D("0.5005")) if i % 2 == 0 else
+                                       (D("0.5006"), D("0.5016"))))
+        for i in range(21)))
+    end = T0 + 10_000
+    static = ladder_params_from_config(QuoteConfig())
+    scaled = ladder_params_from_config(QuoteConfig(vol=vol))
+    assert TargetBest(static, swings)(end, FLAT) == (D("0.4989"), D("0.5012"))
+    assert TargetBest(scaled, swings)(end, FLAT) == (D("0.4979"), D("0.5022"))
+    assert TargetBest(scaled, swings)(T0, FLAT) == (D("0.4989"), D("0.5012"))  # no σ yet
+
+
+def test_guard_events_are_counted_by_kind_and_side(conn: sqlite3.Connection) -> None:
+    inputs = two_fills(conn)
+    happened = ((5, "toxicity_widen", "sell"), (6, "toxicity_widen", "sell"),
+                (7, "breaker_tripped", "buy"), (9999, "breaker_cleared", "buy"))  # the last: after
+    events = [GuardEventRecord(ts_ms=ms(at_s), kind=kind, side=side, extra_bps=D(0),  # type: ignore[arg-type]
+                               paused=False, reason="test") for at_s, kind, side in happened]
+    guard_queries.record_guard(conn, [], events)
+    metrics = compute_metrics(conn, inputs)
+    assert metrics["guard_events"] == {"breaker_tripped": {"buy": 1},
+                                       "toxicity_widen": {"sell": 2}}
+    assert metrics["halts"] == []

@@ -63,6 +63,12 @@ def test_dotenv_supplies_secrets_and_real_environment_wins(tmp_path: Path) -> No
         ("quote:\n  nm_layers: 3\n", "quote.nm_layers", "unknown key"),
         ("mode: papr\n", "mode", "one of paper, live, shadow, backtest"),
         ("limiter:\n  capacity: 1_000\n", "limiter.capacity", "expected an integer"),
+        ("quote:\n  toxicity:\n    action: shrink\n", "quote.toxicity.action",
+         "one of widen, pause"),
+        ("quote:\n  toxicity:\n    window_fills: 0\n", "quote.toxicity.window_fills",
+         "must be >= 1"),
+        ("quote:\n  breakers:\n    cooldown_s: 0\n", "quote.breakers.cooldown_s",
+         "must be > 0"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(tmp_path: Path, yaml_text: str, key: str, needle: str) -> None:

@@ -99,6 +99,9 @@ async def test_thirty_virtual_minutes_with_random_faults_end_equal_to_the_exchan
         # The clock runs RATE× the wall, so each real round trip already costs RATE× in
         # virtual time; latency is one of the injected faults here instead.
         "sim.latency_build_ms=0", "sim.latency_submit_ms=0", "sim.latency_cancel_ms=0",
+        # For the same reason the graceful stop gets 30 virtual seconds (3 real) to cancel
+        # through the order path before the safe stop's cancel-all.
+        "risk.shutdown_cancel_deadline_s=60",
     ]
     config = load_config(ROOT / "conf" / "config.yaml", overrides=overrides, environ={},
                          dotenv=None)

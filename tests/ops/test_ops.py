@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from decimal import Decimal as D
 from functools import partial
 from typing import Any
 
 import httpx
 import trio
 
+from ddmm.domain.quotes import PerSide, SideGuard
 from ddmm.ops import server
 from ddmm.ops.metrics import BotMetrics, health
+from ddmm.quoting.guard import GuardStatus
+from ddmm.quoting.toxicity import CLEAN
 
 FRESH: dict[str, Any] = {"feed_stale": False, "risk": "normal", "halts": [], "open_bids": 3,
                          "bid": "0.4498", "daily_pnl": "-1.25", "fills": 2}
@@ -32,6 +36,21 @@ def test_metrics_export_the_snapshots_numbers_and_skip_text() -> None:
     assert "ddmm_feed_stale 0.0\n" in text
     assert 'ddmm_frames{key="crossed"} 1.0\n' in text
     assert "ddmm_risk" not in text
+
+
+def test_the_quote_guard_is_a_gauge_per_side() -> None:
+    widened = PerSide(SideGuard(extra_bps=D(4)), SideGuard(paused=True))
+    status = GuardStatus(guard=widened, toxicity=CLEAN, markout_bps=PerSide(D("-3.456"), None),
+                         breaker_pulled=PerSide(False, True), pending_markouts=2)
+    metrics = BotMetrics()
+    metrics.watch(status.report)
+    text = metrics.exposition().decode()
+    for line in ('ddmm_guard_extra_bps{key="buy"} 4.0', 'ddmm_guard_paused{key="sell"} 1.0',
+                 'ddmm_breaker_pulled{key="sell"} 1.0', 'ddmm_toxicity_paused{key="buy"} 0.0',
+                 'ddmm_toxicity_markout_bps{key="buy"} -3.46',
+                 'ddmm_toxicity_sample_fills{key="sell"} 0.0', "ddmm_markouts_pending 2.0"):
+        assert f"{line}\n" in text, line
+    assert 'ddmm_toxicity_markout_bps{key="sell"}' not in text  # no fill: no value
 
 
 def test_histograms_fold_order_ids_out_of_endpoint_labels() -> None:

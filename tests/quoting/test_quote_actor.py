@@ -11,7 +11,7 @@ import trio
 from ddmm.actors import quoter
 from ddmm.config.schema import QuoteConfig, RequoteConfig, VolConfig
 from ddmm.domain.market import BookTick
-from ddmm.domain.quotes import Inventory, TargetLadder
+from ddmm.domain.quotes import NO_GUARD, Inventory, PerSide, QuoteGuard, SideGuard, TargetLadder
 from ddmm.quoting.params import ladder_params_from_config, requote_policy_from_config
 from ddmm.runtime.latest import LatestValue
 
@@ -31,7 +31,7 @@ async def test_quoter_emits_ladders_and_holds_when_stale_or_jumping(autojump_clo
     latencies: list[float] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(lambda task_status: quoter.run(
-            book=book, inbox=inbox, targets=targets_send,
+            book=book, guard=LatestValue(), inbox=inbox, targets=targets_send,
             params=ladder_params_from_config(QuoteConfig()),
             policy=requote_policy_from_config(RequoteConfig()),
             is_stale=lambda: stale, max_jump_bps=D(500), ladder_log_interval_s=5.0,
@@ -70,7 +70,7 @@ async def test_quoter_throttles_small_moves(autojump_clock: object) -> None:
     targets_send, targets = trio.open_memory_channel[TargetLadder](16)
     async with trio.open_nursery() as nursery:
         await nursery.start(lambda task_status: quoter.run(
-            book=book, inbox=inbox, targets=targets_send,
+            book=book, guard=LatestValue(), inbox=inbox, targets=targets_send,
             params=ladder_params_from_config(QuoteConfig()),
             policy=requote_policy_from_config(RequoteConfig()),
             is_stale=lambda: False, max_jump_bps=D(500), ladder_log_interval_s=5.0,
@@ -124,7 +124,7 @@ async def test_quoter_widens_after_a_volatile_burst_only_when_vol_is_enabled(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(collect)
         await nursery.start(lambda task_status: quoter.run(
-            book=book, inbox=inbox, targets=targets_send,
+            book=book, guard=LatestValue(), inbox=inbox, targets=targets_send,
             params=ladder_params_from_config(QuoteConfig(vol=vol)),
             policy=requote_policy_from_config(RequoteConfig()),
             is_stale=lambda: False, max_jump_bps=D(500), ladder_log_interval_s=5.0,
@@ -141,3 +141,30 @@ async def test_quoter_widens_after_a_volatile_burst_only_when_vol_is_enabled(
     # the scale to max_scale: s_base 24 gives 0.4489/0.4512.
     assert calm_width == D("0.0013")
     assert burst_width == (D("0.0023") if enabled else calm_width)
+
+
+async def test_quoter_follows_the_guard_slot(autojump_clock: object) -> None:
+    book: LatestValue[BookTick] = LatestValue()
+    guard: LatestValue[QuoteGuard] = LatestValue()
+    inbox_send, inbox = trio.open_memory_channel[Inventory](4)
+    targets_send, targets = trio.open_memory_channel[TargetLadder](16)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lambda task_status: quoter.run(
+            book=book, guard=guard, inbox=inbox, targets=targets_send,
+            params=ladder_params_from_config(QuoteConfig()),
+            policy=requote_policy_from_config(RequoteConfig()),
+            is_stale=lambda: False, max_jump_bps=D(500), ladder_log_interval_s=5.0,
+            clock_ns=lambda: 0, task_status=task_status,
+        ))
+        book.publish(tick(1, "0.4500", "0.4501"))
+        await inbox_send.send(INVENTORY)
+        while (await targets.receive()).hold:
+            pass
+        guard.publish(PerSide(SideGuard(), SideGuard(paused=True)))
+        with trio.fail_after(1):
+            pulled = await targets.receive()
+        assert pulled.ladder.asks == () and len(pulled.ladder.bids) == 10
+        guard.publish(NO_GUARD)
+        with trio.fail_after(1):
+            assert len((await targets.receive()).ladder.asks) == 10
+        nursery.cancel_scope.cancel()
