@@ -318,6 +318,9 @@ class SimConfig:
     rate_limit_per_s: int = attrs.field(default=20, validator=_pos)
     """Order-endpoint requests per key per second before 429: a place is two (build,
     submit), so this leaves room for the bot's 5 actions/s."""
+    history_s: float = attrs.field(default=0.0, validator=_nonneg)
+    """Forget orders that ended longer ago than this (0 = keep every order, as an exchange
+    does); the memory soak bounds it so it measures the bot, not the simulator."""
 
 
 @attrs.frozen(kw_only=True)

@@ -75,6 +75,7 @@ class SimExchange:
         self._keys: dict[str, str] = {}
         self._building: dict[str, int] = {}
         """order id → build time (ms) of orders waiting for their submit."""
+        self._next_forget_ms = 0
 
     def __repr__(self) -> str:
         open_count = sum(o.status is Status.OPEN for o in self._state.orders.values())
@@ -299,9 +300,13 @@ class SimExchange:
         self._flow.on_trade(symbol, taker_side, price, qty, now_ms)
 
     def advance(self, now_ms: int) -> None:
-        """Run expiries, arb takes and taker arrivals due at or before `now_ms`."""
+        """Run expiries, arb takes and taker arrivals due at or before `now_ms`; with
+        `history_s`, forget ended orders older than that, once a minute."""
         self._expire(now_ms)
         self._flow.advance(now_ms)
+        if self.config.history_s and now_ms >= self._next_forget_ms:
+            self._state.forget_final(now_ms - int(self.config.history_s * 1000))
+            self._next_forget_ms = now_ms + 60_000
 
     def events(self) -> list[tuple[str, AccountEvent]]:
         """Take every queued (account_id, event), oldest first."""

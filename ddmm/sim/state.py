@@ -33,6 +33,7 @@ from ddmm.sim.model import (
     Status,
 )
 
+_FINAL = frozenset({Status.CLOSED, Status.CANCELLED, Status.FAILED})
 MAX_QUEUED_EVENTS = 100_000
 """Per exchange; the server drains after every operation, so this only bounds a leak."""
 
@@ -55,6 +56,14 @@ class ExchangeState:
     def new_id(self) -> str:
         """A seeded UUID4 string, so a seeded run is reproducible end to end."""
         return str(uuid.UUID(int=self._id_rng.getrandbits(128), version=4))
+
+    def forget_final(self, before_ms: int) -> None:
+        """Drop the orders that ended (closed, cancelled, failed) before `before_ms`: a
+        bounded history, so a long in-process run measures the bot's memory, not ours."""
+        ended = [order_id for order_id, order in self.orders.items()
+                 if order.status in _FINAL and order.updated_ms < before_ms]
+        for order_id in ended:
+            del self.orders[order_id]
 
     def next_seq(self) -> int:
         self._seq += 1

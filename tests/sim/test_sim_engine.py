@@ -429,3 +429,24 @@ def test_a_repeated_reference_keeps_the_arbitrage_schedule(venue: Venue) -> None
     assert venue.engine.order(venue.alice, later).executed_base_qty == 0
     venue.engine.advance(T0 + 1250)
     assert venue.engine.order(venue.alice, later).status is Status.CLOSED
+
+
+def test_a_history_horizon_forgets_ended_orders_and_keeps_resting_ones(
+        keys: tuple[TestAccountKeys, TestAccountKeys]) -> None:
+    venue = make_venue(keys, attrs.evolve(NO_TAKERS, history_s=60.0))
+    ended = venue.place(venue.alice, "sell", "0.5000", "10")
+    venue.engine.cancel(venue.alice, ended, T0 + 1_000)
+    resting = venue.place(venue.alice, "sell", "0.5100", "10")
+    venue.engine.advance(T0 + 60_500)  # ended 59.5 s ago: still kept
+    assert venue.engine.order(venue.alice, ended).status is Status.CANCELLED
+    venue.engine.advance(T0 + 121_000)  # the next minute's sweep: ended 120 s ago
+    with pytest.raises(SimError):
+        venue.engine.order(venue.alice, ended)
+    assert venue.engine.order(venue.alice, resting).status is Status.OPEN
+
+
+def test_without_a_horizon_every_order_is_kept(venue: Venue) -> None:
+    ended = venue.place(venue.alice, "sell", "0.5000", "10")
+    venue.engine.cancel(venue.alice, ended, T0 + 1_000)
+    venue.engine.advance(T0 + 10 * 3_600_000)
+    assert venue.engine.order(venue.alice, ended).status is Status.CANCELLED
