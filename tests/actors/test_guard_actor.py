@@ -8,6 +8,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import attrs
+import guard_fakes
 import trio
 import trio.testing
 from order_path_fakes import BASE_MS, clock_ms
@@ -16,7 +17,7 @@ from ddmm.actors import guard as guard_actor
 from ddmm.actors.account_inbox import FillsChanged
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import NO_GUARD, PerSide, QuoteGuard, SideGuard
-from ddmm.domain.records import GUARD_TRIGGERS, FillRecord, GuardEventRecord, MarkoutRecord
+from ddmm.domain.records import FillRecord, GuardEventRecord, MarkoutRecord
 from ddmm.quoting.breakers import BreakerParams
 from ddmm.quoting.guard import GuardParams, GuardStatus
 from ddmm.quoting.toxicity import ToxicityParams
@@ -50,14 +51,7 @@ class GuardDb:
 
     async def guard_events_since_triggers(self) -> list[GuardEventRecord]:
         await trio.lowlevel.checkpoint()
-        keep: list[GuardEventRecord] = []
-        for side in ("buy", "sell"):
-            for mechanism in ("toxicity", "breaker"):
-                mine = [e for e in self.events if e.side == side and e.mechanism == mechanism]
-                last = max((i for i, e in enumerate(mine) if e.kind in GUARD_TRIGGERS),
-                           default=None)
-                keep.extend([] if last is None else mine[last:])
-        return sorted(keep, key=self.events.index)
+        return guard_fakes.events_since_triggers(self.events)
 
     async def record_guard(self, markouts: Any, events: Any) -> None:
         await trio.lowlevel.checkpoint()

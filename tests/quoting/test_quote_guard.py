@@ -7,11 +7,12 @@ from collections.abc import Callable
 from decimal import Decimal as D
 
 import attrs
+import guard_fakes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ddmm.domain.quotes import NO_GUARD, PerSide, SideGuard
-from ddmm.domain.records import GUARD_TRIGGERS, FillRecord, GuardEventRecord, MarkoutRecord
+from ddmm.domain.records import FillRecord, GuardEventRecord, MarkoutRecord
 from ddmm.quoting import guard
 from ddmm.quoting.breakers import BreakerParams
 from ddmm.quoting.guard import GuardParams, GuardState
@@ -87,15 +88,7 @@ class Database:
     events: list[GuardEventRecord] = attrs.Factory(list)
 
     def events_since_triggers(self) -> list[GuardEventRecord]:
-        """What `guard_queries.guard_events_since_triggers` returns."""
-        keep: list[GuardEventRecord] = []
-        for side in ("buy", "sell"):
-            for mechanism in ("toxicity", "breaker"):
-                mine = [e for e in self.events if e.side == side and e.mechanism == mechanism]
-                last = max((i for i, e in enumerate(mine) if e.kind in GUARD_TRIGGERS),
-                           default=None)
-                keep.extend([] if last is None else mine[last:])
-        return sorted(keep, key=self.events.index)
+        return guard_fakes.events_since_triggers(self.events)
 
 
 def run_until(schedule: list[tuple[int, FillRecord]], restart_ms: int, params: GuardParams,
