@@ -70,14 +70,17 @@ class Inputs:
     duration_s: float = 600.0
     each: bool = False
 
-    def markets(self, config: Config) -> list[tuple[str, Market]]:
-        """(name, market) of every run the inputs ask for."""
+    def markets(self, config: Config, seed: int) -> list[tuple[str, Market]]:
+        """(name, market) of every run the inputs ask for; a regime's path is drawn from
+        `seed` like every other random source of the run."""
         tape = config.sim.takers == "tape"
         if self.regime is not None:
             if tape:
                 raise ConfigError("sim.takers: tape needs recorded --data (a synthetic "
                                   "regime has no trades)")
-            return [(self.regime, synthetic_market(self.regime, self.duration_s, config.feed))]
+            feed = attrs.evolve(config.feed,
+                                synthetic=attrs.evolve(config.feed.synthetic, seed=seed))
+            return [(self.regime, synthetic_market(self.regime, self.duration_s, feed))]
         files = self.files or (config.feed.replay.path,)
         if self.each:
             return [(path.name.removesuffix(".gz"),
@@ -90,9 +93,9 @@ def run_single(config: Config, inputs: Inputs, *, seed: int, out: Path) -> int:
     """Run each market once; print each summary table; exit code 0 when every run ended
     cleanly."""
     codes = []
-    for name, market in inputs.markets(config):
+    for name, market in inputs.markets(config, seed):
         directory = out / name if inputs.each else out
-        summary = _run_to(config, market, seed, directory, label=name)
+        summary = run_to(config, market, seed, directory, label=name)
         print(reports.summary_table({name: summary["metrics"]}))
         print(f"report: {directory / reports.REPORT_JSON}  plot: {directory / reports.REPORT_PNG}")
         codes.append(summary["exit_code"])
@@ -105,9 +108,9 @@ def run_compare(config_a: Config, config_b: Config, inputs: Inputs, *, seed: int
     differences = reports.config_differences(config_a, config_b)
     rows: dict[str, dict[str, Any]] = {}
     codes = []
-    for name, market in inputs.markets(config_a):
-        run_a = _run_to(config_a, market, seed, out / name / "a", label=f"{name} A")
-        run_b = _run_to(config_b, market, seed, out / name / "b", label=f"{name} B")
+    for name, market in inputs.markets(config_a, seed):
+        run_a = run_to(config_a, market, seed, out / name / "a", label=f"{name} A")
+        run_b = run_to(config_b, market, seed, out / name / "b", label=f"{name} B")
         rows[name] = {"a": run_a["metrics"], "b": run_b["metrics"]}
         codes += [run_a["exit_code"], run_b["exit_code"]]
         print(f"== {name}: B differs from A in {differences}")
@@ -153,13 +156,13 @@ def _point_name(point: list[str]) -> str:
 def _sweep_point(task: tuple[ConfigLoader, list[str], Inputs, int, Path]) -> dict[str, Any]:
     load, point, inputs, seed, out = task
     config = load(point)
-    (_, market), *rest = inputs.markets(config)
+    (_, market), *rest = inputs.markets(config, seed)
     if rest:
         raise ConfigError("--sweep runs one input at a time (no --each)")
-    return _run_to(config, market, seed, out, label=" ".join(point), show_progress=False)
+    return run_to(config, market, seed, out, label=" ".join(point), show_progress=False)
 
 
-def _run_to(config: Config, market: Market, seed: int, out: Path, *, label: str,
+def run_to(config: Config, market: Market, seed: int, out: Path, *, label: str,
             show_progress: bool = True) -> dict[str, Any]:
     """One backtest into `out`; the report's summary (metrics and exit code)."""
     run_config = backtest_config(config, out, seed)

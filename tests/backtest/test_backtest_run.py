@@ -189,7 +189,7 @@ def test_a_feed_silence_pulls_every_quote_and_is_a_recorded_halt(tmp_path: Path)
     """Today's stale-feed rule, checked end to end: the `gaps` regime's first silence
     (≥ 3 s) outlasts `feed.stale_ms`; the spell is a persisted risk event, every quote is
     gone within 2 s of it and none comes back before fresh ticks do."""
-    run = backtest("--synthetic", "gaps", "--duration", "130", "--set", "feed.stale_ms=2000",
+    run = backtest("--synthetic", "gaps", "--duration", "160", "--set", "feed.stale_ms=2000",
                    "--out", str(tmp_path))
     assert run.returncode == 0, run.stderr
     conn = sqlite3.connect(tmp_path / "backtest.db")
