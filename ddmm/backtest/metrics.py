@@ -10,7 +10,8 @@ to 6 places, statistics as floats to 6 places, None when there was nothing to me
 so the same database and inputs always give the same dict.
 
 Quoting (`quoting_quality` has the details; the churn benchmark's definitions):
-- quote_uptime: share of the window with both sides live and each best within
+- quote_uptime: share of the window (less the time the reference is stale, `stale_share`,
+  when the bot must not quote) with both sides live and each best within
   2·s_base bps of its target (layer 0 of the bot's `build_ladder` for the reference book,
   its touch sizes, the balances at that instant and the `quote.vol` spread scale of the
   quoter's own estimator over the reference). The quote guard's widenings and pauses are
@@ -108,6 +109,8 @@ class RunInputs:
     start_usdm: Decimal
     s_base_bps: Decimal
     ladder: LadderParams
+    stale_ms: int | None = None
+    """The feed's staleness limit: reference silences beyond it are not scored (None: none)."""
 
     @classmethod
     def for_quote_config(cls, quote: QuoteConfig, rules: MarketRules = ADAUSDM, *,
@@ -168,7 +171,8 @@ def compute_metrics(conn: sqlite3.Connection, inputs: RunInputs) -> dict[str, An
 def _quoting(conn: sqlite3.Connection, run: _Run, inputs: RunInputs) -> dict[str, Any]:
     stats = qq.tracking(run.reference, run.balances, run.quotes,
                         qq.TargetBest(inputs.ladder, run.reference),
-                        inputs.band_bps, inputs.start_ms, inputs.end_ms)
+                        inputs.band_bps, inputs.start_ms, inputs.end_ms,
+                        stale_ms=inputs.stale_ms)
     orders = report_queries.event_times(conn, qq.ORDER_SENT_EVENT, inputs.start_ms,
                                         inputs.end_ms)
     cancels = report_queries.event_times(conn, qq.CANCEL_SENT_EVENT, inputs.start_ms,
@@ -179,6 +183,7 @@ def _quoting(conn: sqlite3.Connection, run: _Run, inputs: RunInputs) -> dict[str
         "tracking_error_bps": _num(stats.tracking_error_bps),
         "tracking_error_quoted_bps": _num(stats.tracking_error_quoted_bps),
         "quoted_side_share": _num(stats.quoted_side_share),
+        "stale_share": _num(stats.stale_share),
         "uptime_band_bps": _num(float(inputs.band_bps)),
         "orders_sent": len(orders),
         "cancels_sent": len(cancels),

@@ -23,6 +23,10 @@ measured on the orders the bot really had on the book.
   with every scored side live and within 2·s_base bps; `tracking_error_bps` the mean
   error over scored side-time with the penalty; `tracking_error_quoted_bps` the same over
   only the side-time with a live quote; `quoted_side_share` that side-time's share.
+- A stale reference has no target: once the last reference tick is older than the feed's
+  `stale_ms`, the bot's stale rule (SPEC §6) pulls every quote, which is what it should
+  do, so that time is not scored at all (neither up nor down); `stale_share` is its share
+  of the window. A feed silence shorter than `stale_ms` is scored like any other time.
 """
 
 from __future__ import annotations
@@ -161,6 +165,7 @@ class TrackingStats:
     tracking_error_bps: float | None
     tracking_error_quoted_bps: float | None
     quoted_side_share: float | None
+    stale_share: float | None
 
 
 @attrs.define
@@ -168,6 +173,7 @@ class _Score:
     """Time-weighted sums, in milliseconds and bps·milliseconds."""
 
     observed_ms: int = 0
+    unscored_ms: int = 0
     up_ms: int = 0
     side_ms: int = 0
     quoted_ms: int = 0
@@ -176,6 +182,9 @@ class _Score:
 
     def observe(self, targets: Sequence[Decimal | None], ours: Sequence[Decimal | None],
                 dt_ms: int, band_bps: Decimal) -> None:
+        if all(target is None for target in targets):
+            self.unscored_ms += dt_ms
+            return
         self.observed_ms += dt_ms
         scored = up = 0
         for target, best in zip(targets, ours, strict=True):
@@ -202,21 +211,32 @@ class _Score:
             quote_uptime=ratio(self.up_ms, self.observed_ms),
             tracking_error_bps=ratio(self.penalised_bps_ms, self.side_ms),
             tracking_error_quoted_bps=ratio(self.quoted_bps_ms, self.quoted_ms),
-            quoted_side_share=ratio(self.quoted_ms, self.side_ms))
+            quoted_side_share=ratio(self.quoted_ms, self.side_ms),
+            stale_share=ratio(self.unscored_ms, self.observed_ms + self.unscored_ms))
 
 
 def tracking(reference: ReferencePath, balances: Sequence[Balances], quotes: Sequence[QuoteStep],
-             target: TargetBest, band_bps: Decimal, start_ms: int, end_ms: int) -> TrackingStats:
+             target: TargetBest, band_bps: Decimal, start_ms: int, end_ms: int, *,
+             stale_ms: int | None = None) -> TrackingStats:
     """Score `quotes` against the target over [start_ms, end_ms] (see the module docstring),
-    cutting time wherever the reference, the balances or our quotes change."""
+    cutting time wherever the reference, the balances or our quotes change, and where the
+    reference turns stale (`stale_ms` after a tick with no next one; None: never)."""
     balance_times = [b.t_ms for b in balances]
     quote_times = [q.t_ms for q in quotes]
-    cuts = sorted({t for t in (*reference.times, *balance_times, *quote_times)
+    ticks = reference.times
+    turns_stale = [] if stale_ms is None else [
+        t + stale_ms for t, following in zip(ticks, [*ticks[1:], end_ms], strict=True)
+        if following - t > stale_ms]
+    cuts = sorted({t for t in (*ticks, *balance_times, *quote_times, *turns_stale)
                    if start_ms < t < end_ms} | {start_ms, end_ms})
     score = _Score()
     for begin, end in pairwise(cuts):
         quote = quotes[step_index(quote_times, begin)]
-        targets = target(begin, balances[step_index(balance_times, begin)])
+        last_tick = ticks[step_index(ticks, begin)]
+        if stale_ms is not None and begin - last_tick >= stale_ms:
+            targets: tuple[Decimal | None, Decimal | None] = (None, None)
+        else:
+            targets = target(begin, balances[step_index(balance_times, begin)])
         score.observe(targets, (quote.best_bid, quote.best_ask), end - begin, band_bps)
     return score.stats()
 

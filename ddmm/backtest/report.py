@@ -61,7 +61,7 @@ def write_outputs(out: Path, config: Config, run_config: Config, market: Market,
         reference=result.reference,
         start_ms=result.start_ms, end_ms=result.end_ms,
         start_ada=run_config.paper.ada, start_usdm=run_config.paper.usdm,
-        s_base_bps=run_config.quote.s_base_bps,
+        s_base_bps=run_config.quote.s_base_bps, stale_ms=run_config.feed.stale_ms,
         ladder=ladder_params_from_config(run_config.quote, result.rules))
     conn = sqlite3.connect(f"file:{result.db_path}?mode=ro", uri=True)
     try:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -262,6 +263,17 @@ def test_uptime_and_tracking_error_against_the_target(conn: sqlite3.Connection) 
     assert m["quoted_side_share"] == pytest.approx(150 / 200)
 
 
+def test_time_with_a_stale_reference_is_not_scored(conn: sqlite3.Connection) -> None:
+    # Ticks at 0 and 50 s; with stale_ms 20 s the reference is stale over [20, 50) and
+    # [70, 100), when the bot must pull its quotes. Scored: [0, 20) (down: nothing live
+    # before 10 s, no ask before 20 s) and [50, 70): up over [50, 60), B2 outside the band
+    # over [60, 70).
+    inputs = attrs.evolve(quoting_run(conn), stale_ms=20_000)
+    m = compute_metrics(conn, inputs)
+    assert m["quote_uptime"] == pytest.approx(10 / 40)
+    assert m["stale_share"] == pytest.approx(60 / 100)
+
+
 def test_actions_per_minute_from_the_audit_trail(conn: sqlite3.Connection) -> None:
     m = compute_metrics(conn, quoting_run(conn))
     assert (m["orders_sent"], m["cancels_sent"]) == (4, 3)  # R was sent too
@@ -379,7 +391,7 @@ def test_the_target_widens_with_the_quoters_vol_scale() -> None:
                                        (D("0.5006"), D("0.5016"))))
         for i in range(21)))
     end = T0 + 10_000
-    static = ladder_params_from_config(QuoteConfig())
+    static = ladder_params_from_config(QuoteConfig(vol=VolConfig(enabled=False)))
     scaled = ladder_params_from_config(QuoteConfig(vol=vol))
     assert TargetBest(static, swings)(end, FLAT) == (D("0.4989"), D("0.5012"))
     assert TargetBest(scaled, swings)(end, FLAT) == (D("0.4979"), D("0.5022"))
