@@ -52,7 +52,9 @@ class Ladder:
     to recognise live orders that would now cross. A ladder with `hold_reason` set has no
     levels and means "quote nothing" (stale feed, unconfirmed jump).
     `gamma` is the inventory skew, rounded to 6 places for display and throttling only;
-    prices and sizes were computed with the exact value.
+    prices and sizes were computed with the exact value. `spread_scale` is the vol scale
+    (numerator, denominator) the ladder was built with: the requote diff stretches its
+    price tolerances by it, as the ladder's spreads were.
     """
 
     bids: tuple[QuoteLevel, ...]
@@ -61,6 +63,7 @@ class Ladder:
     ref_bid: Decimal
     ref_ask: Decimal
     hold_reason: str | None = None
+    spread_scale: tuple[int, int] = (1, 1)
 
     @property
     def hold(self) -> bool:

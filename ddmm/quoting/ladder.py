@@ -97,6 +97,7 @@ def build_ladder(
         gamma=(Decimal(gamma[0]) / Decimal(gamma[1])).quantize(_GAMMA_PLACES),
         ref_bid=book.bid,
         ref_ask=book.ask,
+        spread_scale=ONE if spread_scale[0] == spread_scale[1] else spread_scale,
     )
 
 

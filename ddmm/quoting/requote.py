@@ -52,7 +52,7 @@ def diff(
         (target.bids, [o for o in live if o.side == "buy"], bid_cross),
         (target.asks, [o for o in live if o.side == "sell"], ask_cross),
     ):
-        spare = _match(levels, orders, policy, now_ms, keyed, cross)
+        spare = _match(levels, orders, policy, now_ms, keyed, cross, target.spread_scale)
         for order in spare:
             reason = _cancel_reason(order, target, best_bid, best_ask)
             urgent = 0 if reason in _URGENT else 1
@@ -71,13 +71,14 @@ def _match(
     now_ms: int,
     keyed: list[tuple[tuple[int, int, int, int], Intent]],
     cross: Decimal,
+    scale: Ratio,
 ) -> list[LiveOrder]:
     """Pair each level with a matching live order; queue places for the unmatched levels.
 
     Returns the live orders left without a level (to be cancelled).
     """
     max_age = policy.max_order_age_ms
-    bands = _bands(policy)
+    bands = _bands(policy, scale)
     for level in levels:
         kept = _take_match(orders, level, policy, bands, levels[0].price, cross)
         if kept is not None and max_age > 0 and now_ms - kept.placed_at_ms >= max_age:
@@ -98,10 +99,15 @@ _Bands = tuple[tuple[Decimal, Decimal], tuple[Decimal, Decimal]]
 """(ahead, behind) price tolerances as fractions of the level price: layer 0, layers 1+."""
 
 
-def _bands(policy: RequotePolicy) -> _Bands:
-    ahead = policy.price_tolerance_bps / BPS
-    outer = policy.outer_price_tolerance_bps / BPS
-    return (ahead, max(ahead, policy.inner_passive_tolerance_bps / BPS)), (outer, outer)
+def _bands(policy: RequotePolicy, scale: Ratio) -> _Bands:
+    """The policy's tolerances × the ladder's vol scale: when σ widens the spreads, the
+    orders may lag the target by as much more, so a fast market does not spend the rate
+    budget chasing every move with the whole ladder."""
+    per_bps = Decimal(scale[0]) / (Decimal(scale[1]) * BPS)
+    ahead = policy.price_tolerance_bps * per_bps
+    outer = policy.outer_price_tolerance_bps * per_bps
+    passive = policy.inner_passive_tolerance_bps * per_bps
+    return (ahead, max(ahead, passive)), (outer, outer)
 
 
 def _take_match(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,6 +51,19 @@ def test_moved_inner_level_is_replaced_cancel_first_and_outer_kept_within_tolera
         CancelIntent(order_id="b0", reason="replaced"),
         PlaceIntent(side="buy", price=D("0.4496"), qty=D("100"), layer=0),
     ]
+
+
+def test_the_vol_scale_stretches_the_tolerances() -> None:
+    # The outer bid moved 0.4490 → 0.4486: 8.9 bps, beyond POLICY's 5 bps, within 5 × 2.
+    moved_b1 = level("buy", 1, "0.4486", "200")
+    orders = [live("b0", B0), live("b1", B1), live("a0", A0), live("a1", A1)]
+    calm = ladder([B0, moved_b1], [A0, A1])
+    assert diff(calm, orders, POLICY, now_ms=0) == [
+        CancelIntent(order_id="b1", reason="replaced"),
+        PlaceIntent(side="buy", price=D("0.4486"), qty=D("200"), layer=1),
+    ]
+    fast = attrs.evolve(calm, spread_scale=(200, 100))
+    assert diff(fast, orders, POLICY, now_ms=0) == []
 
 
 def test_partially_filled_order_beyond_size_tolerance_is_replenished() -> None:

@@ -124,7 +124,9 @@ def test_config_maps_to_vol_params() -> None:
     params = ladder_params_from_config(QuoteConfig(vol=vol)).vol
     assert params == VolParams(enabled=True, halflife_s=12.5, reference_bps_per_sqrt_s=1.5,
                                max_scale=F(5, 2))
-    assert not ladder_params_from_config(QuoteConfig()).vol.enabled
+    assert ladder_params_from_config(QuoteConfig()).vol.enabled  # on by default (issue 14)
+    assert not ladder_params_from_config(
+        QuoteConfig(vol=VolConfig(enabled=False))).vol.enabled
 
 
 # The ladder under a scale: s_base·scale before skew, clamps and min_edge.
@@ -150,13 +152,20 @@ def test_scale_multiplies_s_base_before_min_edge_and_s_max() -> None:
     doubled = build_ladder(tk, rich, plain("8", "0"), spread_scale=(200, 100))
     assert (doubled.bids[0].price, doubled.asks[0].price) == (D("0.4492"), D("0.4509"))
     # min_edge 20 still floors 8 × 2 = 16; 8 × 3 = 24 passes it.
-    assert build_ladder(tk, rich, plain("8", "20"), spread_scale=(200, 100)) == build_ladder(
-        tk, rich, plain("20", "20"))
-    assert build_ladder(tk, rich, plain("8", "20"), spread_scale=(300, 100)) == build_ladder(
-        tk, rich, plain("24", "20"))
+    assert same_quotes(build_ladder(tk, rich, plain("8", "20"), spread_scale=(200, 100)),
+                       build_ladder(tk, rich, plain("20", "20")))
+    assert same_quotes(build_ladder(tk, rich, plain("8", "20"), spread_scale=(300, 100)),
+                       build_ladder(tk, rich, plain("24", "20")))
     # s_max 50 caps 30 × 3 = 90.
-    assert build_ladder(tk, rich, plain("30", "0"), spread_scale=(300, 100)) == build_ladder(
-        tk, rich, plain("50", "0"))
+    assert same_quotes(build_ladder(tk, rich, plain("30", "0"), spread_scale=(300, 100)),
+                       build_ladder(tk, rich, plain("50", "0")))
+    # the ladder remembers its scale, for the requote diff's tolerances
+    assert doubled.spread_scale == (200, 100)
+
+
+def same_quotes(a: Ladder, b: Ladder) -> bool:
+    """The same levels, skew and reference, whatever scale each was built with."""
+    return attrs.evolve(a, spread_scale=(1, 1)) == attrs.evolve(b, spread_scale=(1, 1))
 
 
 ladder_inputs = {
