@@ -54,7 +54,11 @@ class Ladder:
     `gamma` is the inventory skew, rounded to 6 places for display and throttling only;
     prices and sizes were computed with the exact value. `spread_scale` is the vol scale
     (numerator, denominator) the ladder was built with: the requote diff stretches its
-    price tolerances by it, as the ladder's spreads were.
+    price tolerances by it, as the ladder's spreads were. `fast_slack_bps` is how much
+    wider than the static ladder its touch spreads are because of that scale (the smaller
+    side's, after skew, clamps and min_edge): layer 0 may lag by that much further from
+    the market than its target (never closer), so a fast market's touch is not requoted
+    on every tick of the move away from it.
     """
 
     bids: tuple[QuoteLevel, ...]
@@ -64,6 +68,7 @@ class Ladder:
     ref_ask: Decimal
     hold_reason: str | None = None
     spread_scale: tuple[int, int] = (1, 1)
+    fast_slack_bps: Decimal = Decimal(0)
 
     @property
     def hold(self) -> bool:

@@ -34,6 +34,7 @@ from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import NO_GUARD, Inventory, Ladder, QuoteGuard, QuoteLevel, Side, SideGuard
 from ddmm.quoting.params import LadderParams
 from ddmm.quoting.skew import ONE, ZERO, Ratio, add_product, compute_skew, inventory_gamma
+from ddmm.quoting.vol import layers_at_scale
 
 _BPS = 10_000
 _GAMMA_PLACES = Decimal("0.000001")
@@ -61,16 +62,18 @@ def build_ladder(
     gamma = ZERO
     if params.skew_enabled:
         gamma = inventory_gamma(ada, usdm, mid, params.skew.gamma_max)
-    skew_params = params.skew
+    skew = compute_skew(gamma, params.skew)
+    slack_bps = Decimal(0)
     if spread_scale != ONE:
-        s_base = skew_params.s_base_bps
-        skew_params = skew_params._replace(
-            s_base_bps=(s_base[0] * spread_scale[0], s_base[1] * spread_scale[1])
-        )
-    skew = compute_skew(gamma, skew_params)
+        s_base = params.skew.s_base_bps
+        static = skew
+        skew = compute_skew(gamma, params.skew._replace(
+            s_base_bps=(s_base[0] * spread_scale[0], s_base[1] * spread_scale[1])))
+        slack_bps = min(_ratio_decimal(add_product(skew.s_bid_bps, ONE, static.s_bid_bps, -1)),
+                        _ratio_decimal(add_product(skew.s_ask_bps, ONE, static.s_ask_bps, -1)))
     pb, pa = _anchors(book, bid, ask, mid, params)
     tn, td = params.tick
-    n, step = params.num_layers, params.step_bps_ratio
+    n, step = layers_at_scale(params.num_layers, spread_scale, params.vol), params.step_bps_ratio
     above_bid = (bid[0] * td) // (bid[1] * tn) + 1
     ask_ticks = [] if guard.sell.paused else _monotone(
         _layer_ticks((pa[0] * td, pa[1] * tn), _guarded(skew.s_ask_bps, guard.sell), step, n,
@@ -98,7 +101,13 @@ def build_ladder(
         ref_bid=book.bid,
         ref_ask=book.ask,
         spread_scale=ONE if spread_scale[0] == spread_scale[1] else spread_scale,
+        fast_slack_bps=slack_bps,
     )
+
+
+def _ratio_decimal(value: Ratio) -> Decimal:
+    """An exact ratio as a Decimal at the context's precision (28 digits: bps to spare)."""
+    return Decimal(value[0]) / Decimal(value[1])
 
 
 def _guarded(spread_bps: Ratio, side: SideGuard) -> Ratio:

@@ -152,6 +152,7 @@ def _vol_params(vol: VolConfig) -> VolParams:
         halflife_s=vol.halflife_s,
         reference_bps_per_sqrt_s=float(vol.reference_bps_per_sqrt_s),
         max_scale=Fraction(vol.max_scale),
+        shed_layers=vol.shed_layers,
     )
 
 

@@ -52,7 +52,8 @@ def diff(
         (target.bids, [o for o in live if o.side == "buy"], bid_cross),
         (target.asks, [o for o in live if o.side == "sell"], ask_cross),
     ):
-        spare = _match(levels, orders, policy, now_ms, keyed, cross, target.spread_scale)
+        spare = _match(levels, orders, policy, now_ms, keyed, cross, target.spread_scale,
+                       target.fast_slack_bps)
         for order in spare:
             reason = _cancel_reason(order, target, best_bid, best_ask)
             urgent = 0 if reason in _URGENT else 1
@@ -72,13 +73,14 @@ def _match(
     keyed: list[tuple[tuple[int, int, int, int], Intent]],
     cross: Decimal,
     scale: Ratio,
+    slack_bps: Decimal,
 ) -> list[LiveOrder]:
     """Pair each level with a matching live order; queue places for the unmatched levels.
 
     Returns the live orders left without a level (to be cancelled).
     """
     max_age = policy.max_order_age_ms
-    bands = _bands(policy, scale)
+    bands = _bands(policy, scale, slack_bps)
     for level in levels:
         kept = _take_match(orders, level, policy, bands, levels[0].price, cross)
         if kept is not None and max_age > 0 and now_ms - kept.placed_at_ms >= max_age:
@@ -99,14 +101,16 @@ _Bands = tuple[tuple[Decimal, Decimal], tuple[Decimal, Decimal]]
 """(ahead, behind) price tolerances as fractions of the level price: layer 0, layers 1+."""
 
 
-def _bands(policy: RequotePolicy, scale: Ratio) -> _Bands:
-    """The policy's tolerances × the ladder's vol scale: when σ widens the spreads, the
-    orders may lag the target by as much more, so a fast market does not spend the rate
-    budget chasing every move with the whole ladder."""
+def _bands(policy: RequotePolicy, scale: Ratio, slack_bps: Decimal) -> _Bands:
+    """The policy's tolerances × the ladder's vol scale, and layer 0's passive one plus
+    the ladder's `fast_slack_bps`: when σ widens the spreads, the orders may lag the target
+    by as much more, so a fast market does not spend the rate budget chasing every tick.
+    Never closer to the market: a touch order that the market came towards is replaced."""
     per_bps = Decimal(scale[0]) / (Decimal(scale[1]) * BPS)
+    slack = slack_bps / BPS
     ahead = policy.price_tolerance_bps * per_bps
     outer = policy.outer_price_tolerance_bps * per_bps
-    passive = policy.inner_passive_tolerance_bps * per_bps
+    passive = policy.inner_passive_tolerance_bps * per_bps + slack
     return (ahead, max(ahead, passive)), (outer, outer)
 
 

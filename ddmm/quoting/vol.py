@@ -47,6 +47,7 @@ class VolParams:
     halflife_s: float = attrs.field(validator=attrs.validators.gt(0))
     reference_bps_per_sqrt_s: float = attrs.field(validator=attrs.validators.gt(0))
     max_scale: Fraction = attrs.field(validator=attrs.validators.ge(Fraction(1)))
+    shed_layers: bool = False
     max_scale_units: int = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -98,6 +99,18 @@ def sigma_bps_per_sqrt_s(estimate: VolEstimate | None) -> float:
     if estimate is None or estimate.weight <= 0:
         return 0.0
     return math.sqrt(estimate.var_sum / estimate.weight)
+
+
+def layers_at_scale(num_layers: int, scale: Ratio, params: VolParams) -> int:
+    """How many layers to quote at `scale`: ceil(num_layers / scale) when `shed_layers` is
+    on, all of them otherwise. Outer layers are the first a fast market picks off, and each
+    move of the whole ladder costs a cancel and a place per layer out of the shared rate
+    budget, so depth gives way first. Rounding up keeps every layer while the scale hovers
+    just above 1 (10 layers need a scale above 10/9 to lose one), so a market near the
+    reference does not flap its outer layer in and out. Non-increasing in the scale."""
+    if not params.shed_layers:
+        return num_layers
+    return -(-num_layers * scale[1] // scale[0])
 
 
 def spread_scale(estimate: VolEstimate | None, params: VolParams) -> Ratio:

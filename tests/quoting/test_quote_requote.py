@@ -66,6 +66,27 @@ def test_the_vol_scale_stretches_the_tolerances() -> None:
     assert diff(fast, orders, POLICY, now_ms=0) == []
 
 
+def test_in_a_fast_market_the_touch_may_lag_away_by_the_extra_width() -> None:
+    # The market rose: bid target 0.4495 → 0.4498, so our bid lags 6.7 bps further from
+    # the market (the safe side); ask target 0.4506 → 0.4509, so our ask now sits 6.7 bps
+    # closer to the market than its target.
+    up = ladder([level("buy", 0, "0.4498", "100")], [level("sell", 0, "0.4509", "100")])
+    orders = [live("b0", B0), live("a0", A0)]
+    assert len(diff(up, orders, POLICY, now_ms=0)) == 4  # calm: both replaced
+    # 8 bps wider than static: the lagging bid stays, the ask closer to the market does not
+    fast = attrs.evolve(up, spread_scale=(200, 100), fast_slack_bps=D(8))
+    assert diff(fast, orders, POLICY, now_ms=0) == [
+        CancelIntent(order_id="a0", reason="replaced"),
+        PlaceIntent(side="sell", price=D("0.4509"), qty=D("100"), layer=0),
+    ]
+    # and no further than the slack: 0.4495 → 0.4500 is 11.1 bps
+    far = attrs.evolve(fast, bids=(level("buy", 0, "0.4500", "100"),))
+    assert diff(far, orders, POLICY, now_ms=0)[:2] == [
+        CancelIntent(order_id="b0", reason="replaced"),
+        PlaceIntent(side="buy", price=D("0.4500"), qty=D("100"), layer=0),
+    ]
+
+
 def test_partially_filled_order_beyond_size_tolerance_is_replenished() -> None:
     target = ladder([B0], [A0])
     intents = diff(target, [live("b0", B0, qty="50"), live("a0", A0)], POLICY, now_ms=0)

@@ -24,6 +24,7 @@ from ddmm.quoting.vol import (
     SCALE_GRID,
     VolEstimate,
     VolParams,
+    layers_at_scale,
     observe,
     sigma_bps_per_sqrt_s,
     spread_scale,
@@ -120,10 +121,10 @@ def test_scale_never_falls_as_sigma_rises(a: float, b: float) -> None:
 
 def test_config_maps_to_vol_params() -> None:
     vol = VolConfig(enabled=True, halflife_s=12.5, reference_bps_per_sqrt_s=D("1.5"),
-                    max_scale=D("2.5"))
+                    max_scale=D("2.5"), shed_layers=False)
     params = ladder_params_from_config(QuoteConfig(vol=vol)).vol
     assert params == VolParams(enabled=True, halflife_s=12.5, reference_bps_per_sqrt_s=1.5,
-                               max_scale=F(5, 2))
+                               max_scale=F(5, 2), shed_layers=False)
     assert ladder_params_from_config(QuoteConfig()).vol.enabled  # on by default (issue 14)
     assert not ladder_params_from_config(
         QuoteConfig(vol=VolConfig(enabled=False))).vol.enabled
@@ -143,7 +144,7 @@ def inventory(ada: D, usdm: D) -> Inventory:
 def plain(s_base: str, fee: str) -> LadderParams:
     return ladder_params_from_config(QuoteConfig(
         s_base_bps=D(s_base), maker_fee_bps=D(fee), hedge_slippage_bps=D(0),
-        skew=SkewConfig(enabled=False)))
+        skew=SkewConfig(enabled=False), vol=VolConfig(shed_layers=False)))
 
 
 def test_scale_multiplies_s_base_before_min_edge_and_s_max() -> None:
@@ -159,13 +160,19 @@ def test_scale_multiplies_s_base_before_min_edge_and_s_max() -> None:
     # s_max 50 caps 30 × 3 = 90.
     assert same_quotes(build_ladder(tk, rich, plain("30", "0"), spread_scale=(300, 100)),
                        build_ladder(tk, rich, plain("50", "0")))
-    # the ladder remembers its scale, for the requote diff's tolerances
-    assert doubled.spread_scale == (200, 100)
+    # the ladder remembers its scale and how much wider than static its touch is, for the
+    # requote diff's tolerances: 8 × 2 − 8 = 8 bps; with min_edge 20, 24 − 20 = 4 bps
+    assert (doubled.spread_scale, doubled.fast_slack_bps) == ((200, 100), D(8))
+    assert build_ladder(tk, rich, plain("8", "20"),
+                        spread_scale=(300, 100)).fast_slack_bps == D(4)
 
 
 def same_quotes(a: Ladder, b: Ladder) -> bool:
     """The same levels, skew and reference, whatever scale each was built with."""
-    return attrs.evolve(a, spread_scale=(1, 1)) == attrs.evolve(b, spread_scale=(1, 1))
+    def plain_of(ladder: Ladder) -> Ladder:
+        return attrs.evolve(ladder, spread_scale=(1, 1), fast_slack_bps=D(0))
+
+    return plain_of(a) == plain_of(b)
 
 
 ladder_inputs = {
@@ -267,3 +274,29 @@ def test_the_scale_stretches_the_requote_interval() -> None:
     assert requote_due(mark, moved, POLICY, 1250, throttle_scale=(250, 100))
     held = attrs.evolve(moved, hold_reason="feed_stale")
     assert requote_due(mark, held, POLICY, 1001, throttle_scale=(300, 100))  # never delayed
+
+
+def test_a_fast_market_sheds_the_outer_layers() -> None:
+    rich, tk = inventory(D(10**6), D(10**6)), book(4500, 1)
+    shedding = attrs.evolve(plain("8", "0"), vol=VolParams(
+        enabled=True, halflife_s=30.0, reference_bps_per_sqrt_s=3.0, max_scale=F(3),
+        shed_layers=True))
+    full = build_ladder(tk, rich, shedding)
+    assert len(full.bids) == len(full.asks) == 10
+    # ceil(10 layers / 2.5) = 4, the inner four at the same sizes as before; 10 / 1.1 → 10
+    assert len(build_ladder(tk, rich, shedding, spread_scale=(110, 100)).bids) == 10
+    fast = build_ladder(tk, rich, shedding, spread_scale=(250, 100))
+    assert [lv.layer for lv in fast.bids] == [0, 1, 2, 3]
+    assert [lv.qty for lv in fast.asks] == [
+        lv.qty for lv in build_ladder(tk, rich, plain("20", "0")).asks[:4]]
+    kept = attrs.evolve(shedding, vol=attrs.evolve(shedding.vol, shed_layers=False))
+    assert len(build_ladder(tk, rich, kept, spread_scale=(250, 100)).bids) == 10
+
+
+@given(st.integers(1, 50), st.integers(100, 1000), st.integers(100, 1000))
+def test_shed_layers_never_grow_with_the_scale(num_layers: int, a: int, b: int) -> None:
+    params = VolParams(enabled=True, halflife_s=1.0, reference_bps_per_sqrt_s=1.0,
+                       max_scale=F(10), shed_layers=True)
+    low, high = sorted((a, b))
+    assert 1 <= layers_at_scale(num_layers, (high, 100), params) <= layers_at_scale(
+        num_layers, (low, 100), params) <= num_layers
