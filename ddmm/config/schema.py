@@ -99,14 +99,18 @@ class SkewConfig:
 class VolConfig:
     """Volatility-adaptive spread (SPEC §15): s_base × clamp(σ / reference, 1, max_scale),
     σ an EWMA of the Binance mid's log-returns per √s (`ddmm/quoting/vol.py`). The same
-    scale stretches `requote.min_requote_ms`. Off = today's ladder exactly."""
+    scale stretches `requote.min_requote_ms` and the requote price tolerances. Off = today's
+    ladder exactly."""
 
-    enabled: bool = False
+    enabled: bool = True
     halflife_s: float = attrs.field(default=30.0, validator=_pos)
     reference_bps_per_sqrt_s: Decimal = attrs.field(default=Decimal("3.0"), validator=_pos)
     """σ above which the spread widens: above what the normal tuning inputs measure (the
     2024-08-08 recordings, the `calm` regime), see conf/config.yaml."""
-    max_scale: Decimal = attrs.field(default=Decimal("3"), validator=v.ge(Decimal(1)))
+    max_scale: Decimal = attrs.field(default=Decimal("6"), validator=v.ge(Decimal(1)))
+    shed_layers: bool = True
+    """Quote ceil(num_layers / scale) layers while the scale is above 1: depth gives way
+    first in a fast market (`quoting.vol.layers_at_scale`)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -116,7 +120,7 @@ class ToxicityConfig:
     `widen_bps` (or pause it) for `cooldown_s`, then recover step by step. Off = the ladder
     never changes for it (markouts are still measured and reported)."""
 
-    enabled: bool = False
+    enabled: bool = True
     threshold_bps: Decimal = attrs.field(default=Decimal("0"), validator=_between(-1000, 1000))
     """Toxic below this: the sample's volume-weighted markout (its fills' 10 s markouts, or
     1 s ones until those are read), bps, positive = in our favour."""
@@ -137,7 +141,7 @@ class BreakerConfig:
     """Same-side fill breaker (issue 14, `ddmm/quoting/breakers.py`): `same_side_fills`
     fills of one side within `window_s` pull that side for `cooldown_s`."""
 
-    enabled: bool = False
+    enabled: bool = True
     same_side_fills: int = attrs.field(default=5, validator=_between(1, 1000))
     window_s: float = attrs.field(default=10.0, validator=_pos)
     cooldown_s: float = attrs.field(default=60.0, validator=_pos)

@@ -155,7 +155,8 @@ def test_mode_backtest_runs_the_configured_feed_as_a_backtest(tmp_path: Path) ->
     assert 600 <= report["virtual_s"] < 610
 
 
-GUARD_ON = ["--set", "quote.toxicity.enabled=true", "--set", "quote.toxicity.threshold_bps=100",
+GUARD_ON = ["--set", "quote.vol.enabled=false",  # the static ladder: fills to judge
+            "--set", "quote.toxicity.enabled=true", "--set", "quote.toxicity.threshold_bps=100",
             "--set", "quote.toxicity.window_fills=1", "--set", "quote.toxicity.cooldown_s=5",
             "--set", "quote.breakers.enabled=true", "--set", "quote.breakers.same_side_fills=2"]
 
