@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench strategy clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Strategy v2 against the static ladder on every input (bench/results/strategy_v2.md).
+strategy: $(STAMP)
+	$(BIN)/python -m bench.strategy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
