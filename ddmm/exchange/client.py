@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -41,6 +40,7 @@ from ddmm.errors import (
 )
 from ddmm.exchange import wire
 from ddmm.exchange.errors_map import error_from_response
+from ddmm.exchange.http_owner import OwnsHttpClient
 from ddmm.exchange.wire import (
     Balance,
     BuildResult,
@@ -74,7 +74,7 @@ ObserveRequest = Callable[[str, str, float], None]
 log = structlog.get_logger(adapter="deltadefi_rest")
 
 
-class DeltaDeFiClient:
+class DeltaDeFiClient(OwnsHttpClient):
     """Typed calls to one DeltaDeFi REST base URL (injectable: real, staging, simulator)."""
 
     def __init__(
@@ -129,20 +129,6 @@ class DeltaDeFiClient:
 
     def __repr__(self) -> str:
         return f"DeltaDeFiClient(rest_url={self.rest_url!r}, timeout_s={self._timeout_s})"
-
-    async def __aenter__(self) -> DeltaDeFiClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     # --- reference data and account -----------------------------------------------------
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
@@ -46,6 +45,7 @@ from ddmm.exchange.binance.errors import (
 from ddmm.exchange.binance.filters import SymbolFilters, parse_symbol_filters
 from ddmm.exchange.binance.signing import Pairs, encode_query, signed_query
 from ddmm.exchange.binance.weights import WeightBudget, WeightLimits
+from ddmm.exchange.http_owner import OwnsHttpClient
 
 T = TypeVar("T")
 
@@ -63,7 +63,7 @@ MAX_SYNC_RTT_MS = 1000
 log = structlog.get_logger(adapter="binance_rest")
 
 
-class BinanceSpotClient:
+class BinanceSpotClient(OwnsHttpClient):
     """Typed calls to one Binance spot REST base URL (real, testnet or a simulator)."""
 
     def __init__(
@@ -97,20 +97,6 @@ class BinanceSpotClient:
 
     def __repr__(self) -> str:
         return f"BinanceSpotClient(base_url={self.base_url!r}, timeout_s={self._timeout_s})"
-
-    async def __aenter__(self) -> BinanceSpotClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     # --- time ---------------------------------------------------------------------------
 
