@@ -43,8 +43,11 @@ from ddmm.exchange.client import DeltaDeFiClient
 from ddmm.exchange.signing import OperationKeySigner
 from ddmm.exchange.wire import OrderRequest
 
-FAST = {"DDMM_FEED__REPLAY__SPEED": "10", "DDMM_RISK__RECONCILE_INTERVAL_S": "1"}
-"""A moving mid (requotes within seconds) and a reconciler round every second."""
+FAST = {"DDMM_FEED__REPLAY__SPEED": "10", "DDMM_RISK__RECONCILE_INTERVAL_S": "1",
+        "DDMM_QUOTE__BREAKERS__ENABLED": "false"}
+"""A moving mid (requotes within seconds) and a reconciler round every second. The
+same-side fill breaker is off: these drills measure the risk rules, and the breaker would
+pull the very side the busy takers keep hitting (tests/actors and tests/backtest cover it)."""
 BUSY_SIM = {"DDMM_FEED__REPLAY__SPEED": "10", "DDMM_SIM__TAKER_RATE_PER_S": "20"}
 """Simulator settings that make our resting orders fill every second or so."""
 SECRET_KEYS = ("DELTADEFI_API_KEY", "DELTADEFI_TRADING_PASSWORD")

@@ -58,10 +58,7 @@ def running_positions(db_path: Path) -> list[Decimal]:
 
 
 def test_x1_heavy_takers_never_push_the_position_past_max_position(workdir: Path) -> None:
-    # The same-side fill breaker would pull the side these takers keep hitting; this drill
-    # is about the position limit, so the takers must reach it.
-    with drill(workdir, BUSY_SIM, DDMM_RISK__MAX_POSITION="300",
-               DDMM_QUOTE__BREAKERS__ENABLED="false") as d, quoting(d) as bot:
+    with drill(workdir, BUSY_SIM, DDMM_RISK__MAX_POSITION="300") as d, quoting(d) as bot:
         wait_until(lambda: len(running_positions(d.db_path)) >= 12, "a dozen fills", 60)
         time.sleep(2.0)
         stop(bot)
