@@ -33,7 +33,15 @@ from decimal import Decimal
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import NO_GUARD, Inventory, Ladder, QuoteGuard, QuoteLevel, Side, SideGuard
 from ddmm.quoting.params import LadderParams
-from ddmm.quoting.skew import ONE, ZERO, Ratio, add_product, compute_skew, inventory_gamma
+from ddmm.quoting.skew import (
+    ONE,
+    ZERO,
+    Ratio,
+    add_product,
+    as_decimal,
+    compute_skew,
+    inventory_gamma,
+)
 from ddmm.quoting.vol import layers_at_scale
 
 _BPS = 10_000
@@ -69,8 +77,8 @@ def build_ladder(
         static = skew
         skew = compute_skew(gamma, params.skew._replace(
             s_base_bps=(s_base[0] * spread_scale[0], s_base[1] * spread_scale[1])))
-        slack_bps = min(_ratio_decimal(add_product(skew.s_bid_bps, ONE, static.s_bid_bps, -1)),
-                        _ratio_decimal(add_product(skew.s_ask_bps, ONE, static.s_ask_bps, -1)))
+        slack_bps = min(as_decimal(add_product(skew.s_bid_bps, ONE, static.s_bid_bps, -1)),
+                        as_decimal(add_product(skew.s_ask_bps, ONE, static.s_ask_bps, -1)))
     pb, pa = _anchors(book, bid, ask, mid, params)
     tn, td = params.tick
     n, step = layers_at_scale(params.num_layers, spread_scale, params.vol), params.step_bps_ratio
@@ -97,17 +105,12 @@ def build_ladder(
     return Ladder(
         bids=_levels("buy", bids, params),
         asks=_levels("sell", asks, params),
-        gamma=(Decimal(gamma[0]) / Decimal(gamma[1])).quantize(_GAMMA_PLACES),
+        gamma=as_decimal(gamma).quantize(_GAMMA_PLACES),
         ref_bid=book.bid,
         ref_ask=book.ask,
         spread_scale=ONE if spread_scale[0] == spread_scale[1] else spread_scale,
         fast_slack_bps=slack_bps,
     )
-
-
-def _ratio_decimal(value: Ratio) -> Decimal:
-    """An exact ratio as a Decimal at the context's precision (28 digits: bps to spare)."""
-    return Decimal(value[0]) / Decimal(value[1])
 
 
 def _guarded(spread_bps: Ratio, side: SideGuard) -> Ratio:

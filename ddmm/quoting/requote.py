@@ -25,7 +25,7 @@ from ddmm.domain.quotes import (
     QuoteLevel,
 )
 from ddmm.quoting.params import RequotePolicy
-from ddmm.quoting.skew import ONE, Ratio
+from ddmm.quoting.skew import ONE, Ratio, as_decimal
 
 _URGENT: frozenset[CancelReason] = frozenset({"hold", "crossing"})
 _SIDE_RANK = {"buy": 0, "sell": 1}
@@ -106,7 +106,7 @@ def _bands(policy: RequotePolicy, scale: Ratio, slack_bps: Decimal) -> _Bands:
     the ladder's `fast_slack_bps`: when σ widens the spreads, the orders may lag the target
     by as much more, so a fast market does not spend the rate budget chasing every tick.
     Never closer to the market: a touch order that the market came towards is replaced."""
-    per_bps = Decimal(scale[0]) / (Decimal(scale[1]) * BPS)
+    per_bps = as_decimal(scale) / BPS
     slack = slack_bps / BPS
     ahead = policy.price_tolerance_bps * per_bps
     outer = policy.outer_price_tolerance_bps * per_bps

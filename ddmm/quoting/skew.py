@@ -9,6 +9,7 @@ every tick, and `fractions.Fraction` would spend most of the tick budget on gcds
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -21,6 +22,12 @@ ONE: Ratio = (1, 1)
 
 def ratio(value: Fraction) -> Ratio:
     return value.numerator, value.denominator
+
+
+def as_decimal(value: Ratio) -> Decimal:
+    """The ratio as a Decimal at the context's precision (28 digits: bps to spare), for
+    what leaves the exact arithmetic: display, throttling, tolerances."""
+    return Decimal(value[0]) / Decimal(value[1])
 
 
 def less(a: Ratio, b: Ratio) -> bool:
