@@ -141,7 +141,7 @@ def run_sweep(load: ConfigLoader, axes: list[tuple[str, list[str]]], inputs: Inp
     tasks = [(load, point, inputs, seed, out / _point_name(point)) for point in points]
     context = multiprocessing.get_context("spawn")  # no inherited Trio or logging state
     with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context) as pool:
-        results = list(pool.map(_sweep_point, tasks))
+        results = list(pool.map(run_point, tasks))
     ranked = reports.rank_sweep(list(zip(points, results, strict=True)))
     reports.write_sweep_csv(out / "sweep.csv", ranked)
     print(reports.sweep_table(ranked))
@@ -153,7 +153,9 @@ def _point_name(point: list[str]) -> str:
     return "_".join(item.replace("=", "-") for item in point)
 
 
-def _sweep_point(task: tuple[ConfigLoader, list[str], Inputs, int, Path]) -> dict[str, Any]:
+def run_point(task: tuple[ConfigLoader, Sequence[str], Inputs, int, Path]) -> dict[str, Any]:
+    """One grid point (extra overrides) on one input, quietly, in a worker process; the
+    run's summary. One argument, so that `ProcessPoolExecutor.map` can call it."""
     load, point, inputs, seed, out = task
     config = load(point)
     (_, market), *rest = inputs.markets(config, seed)

@@ -9,7 +9,7 @@ Three presets run on the same inputs and seeds:
 The inputs are split as SPEC §15 says. The `tune` inputs (the 2024-08-08 recordings and
 the `calm` and `volatile` regimes) chose the v2 defaults. The `report` inputs (the
 2024-08-09 recordings and the `trend`, `crash` and `gaps` regimes) judge them. Each
-(preset, input, seed) is a whole backtest in a spawned worker process (`command.run_to`,
+(preset, input, seed) is a whole backtest in a spawned worker process (`command.run_point`,
 its own output directory), and a figure in the table is the mean over the seeds: one
 seed's Poisson takers are too few to rank two settings on.
 
@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import attrs
 
-from ddmm.backtest.command import HASH_SEED, ConfigLoader, Inputs, run_to
+from ddmm.backtest.command import HASH_SEED, ConfigLoader, Inputs, run_point
 from ddmm.config.schema import Regime
 
 Role = Literal["tune", "report"]
@@ -142,10 +142,7 @@ def _fixed_hash_seed() -> Iterator[None]:
 
 def _run_point(task: tuple[ConfigLoader, str, ProofInput, int, float, Path]) -> ProofRun:
     load, preset, item, seed, duration_s, out = task
-    config = load(PRESETS[preset])
-    ((_, market),) = item.inputs(duration_s).markets(config, seed)
-    summary = run_to(config, market, seed, out, label=f"{item.name} {preset}",
-                     show_progress=False)
+    summary = run_point((load, PRESETS[preset], item.inputs(duration_s), seed, out))
     return ProofRun(preset=preset, input=item.name, seed=seed,
                     figures=table_figures(summary["metrics"]), exit_code=summary["exit_code"])
 
