@@ -81,7 +81,7 @@ from ddmm.persistence import queries, report_queries
 from ddmm.quoting.params import LadderParams, ladder_params_from_config
 
 __all__ = ["ReferencePoint", "ReportSeries", "RunInputs", "compute_metrics", "counted_fills",
-           "report_series"]
+           "metrics_and_series", "report_series"]
 
 _MONEY = Decimal("0.000001")
 FLOAT_PLACES = 6
@@ -157,7 +157,19 @@ class _Run:
 def compute_metrics(conn: sqlite3.Connection, inputs: RunInputs) -> dict[str, Any]:
     """The §12/§13 metrics of the run in `conn` (definitions in the module docstring),
     JSON-serialisable and a pure function of the database and `inputs`."""
+    return _metrics(conn, _Run.load(conn, inputs), inputs)
+
+
+def metrics_and_series(conn: sqlite3.Connection,
+                       inputs: RunInputs) -> tuple[dict[str, Any], ReportSeries]:
+    """`compute_metrics` and `report_series` from one reading of the run: the report
+    needs both, and reading the run (order trail, fills, account path) is most of the
+    work of either."""
     run = _Run.load(conn, inputs)
+    return _metrics(conn, run, inputs), _series(run, inputs)
+
+
+def _metrics(conn: sqlite3.Connection, run: _Run, inputs: RunInputs) -> dict[str, Any]:
     return {
         **_quoting(conn, run, inputs),
         **_trading(run, inputs),
@@ -293,8 +305,10 @@ class ReportSeries:
 def report_series(conn: sqlite3.Connection, inputs: RunInputs) -> ReportSeries:
     """The time series of the report's plot for the run in `conn`: reference mid, our best
     bid/ask, fills, inventory and γ, equity against holding and fees paid, markout curve."""
-    run = _Run.load(conn, inputs)
+    return _series(_Run.load(conn, inputs), inputs)
 
+
+def _series(run: _Run, inputs: RunInputs) -> ReportSeries:
     def secs(t_ms: int) -> float:
         return (t_ms - inputs.start_ms) / 1000
 

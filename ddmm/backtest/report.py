@@ -29,7 +29,7 @@ from rich.table import Table
 
 from ddmm.backtest.fills_csv import write_fills_csv
 from ddmm.backtest.market import Market
-from ddmm.backtest.metrics import RunInputs, compute_metrics, report_series
+from ddmm.backtest.metrics import RunInputs, metrics_and_series
 from ddmm.backtest.plot import write_report_png
 from ddmm.backtest.runner import RunResult
 from ddmm.config import Config
@@ -65,9 +65,9 @@ def write_outputs(out: Path, config: Config, run_config: Config, market: Market,
         ladder=ladder_params_from_config(run_config.quote, result.rules))
     conn = sqlite3.connect(f"file:{result.db_path}?mode=ro", uri=True)
     try:
-        metrics = compute_metrics(conn, inputs)
+        metrics, series = metrics_and_series(conn, inputs)
         write_fills_csv(out / FILLS_CSV, conn, inputs.reference)
-        write_report_png(out / REPORT_PNG, report_series(conn, inputs))
+        write_report_png(out / REPORT_PNG, series)
     finally:
         conn.close()
     report = {

@@ -24,6 +24,7 @@ from ddmm.backtest.metrics import (
     ReferencePoint,
     RunInputs,
     compute_metrics,
+    metrics_and_series,
     report_series,
 )
 from ddmm.backtest.plot import write_report_png
@@ -298,6 +299,13 @@ def test_series_reconstruct_our_best_quotes(conn: sqlite3.Connection) -> None:
     assert [None if math.isnan(x) else x for x in series.best_ask] == [
         None, None, 0.5013, 0.5013, 0.5013]  # cancelling at 90 s: still on the book
     assert series.end_s == 100.0
+
+
+def test_the_report_reads_the_run_once_for_the_same_metrics_and_series(
+        conn: sqlite3.Connection) -> None:
+    inputs = quoting_run(conn)
+    assert metrics_and_series(conn, inputs) == (compute_metrics(conn, inputs),
+                                                report_series(conn, inputs))
 
 
 def test_report_png(conn: sqlite3.Connection, tmp_path: Path) -> None:
