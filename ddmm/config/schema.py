@@ -21,6 +21,7 @@ FeedSource = Literal["live", "replay", "synthetic"]
 Anchor = Literal["touch", "mid", "microprice"]
 ToxicityAction = Literal["widen", "pause"]
 Network = Literal["mainnet", "staging"]
+HedgeVenue = Literal["sim", "testnet", "production"]
 Synchronous = Literal["NORMAL", "FULL"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -241,6 +242,48 @@ class ExchangeConfig:
 
 
 @attrs.frozen(kw_only=True)
+class HedgeSimConfig:
+    """The embedded Binance simulator that `hedge.venue: sim` trades against (paper mode
+    and backtests): fills at the reference book, as deep as the recorded touch."""
+
+    latency_ms: int = attrs.field(default=50, validator=_nonneg)
+    """Delay before the simulator answers each request."""
+    depth_levels: int = attrs.field(default=5, validator=_between(0, 100))
+    """Levels behind the reference touch, each as deep as the touch: a hedge larger than
+    the touch walks them."""
+    level_step_bps: Decimal = attrs.field(default=Decimal("5"), validator=_nonneg)
+    """Price distance between those levels."""
+    fee_bps: Decimal = attrs.field(default=Decimal("10"), validator=_nonneg)
+    """Taker commission, charged in the asset received."""
+    ada: Decimal = attrs.field(default=Decimal("20000"), validator=_nonneg)
+    usdt: Decimal = attrs.field(default=Decimal("9000"), validator=_nonneg)
+
+
+@attrs.frozen(kw_only=True)
+class HedgeConfig:
+    """Offsetting every DeltaDeFi fill on Binance spot (SPEC §16); off by default."""
+
+    enabled: bool = False
+    venue: HedgeVenue = "sim"
+    """`sim`: the embedded simulator, no credentials; `testnet`/`production`: Binance,
+    with BINANCE_API_KEY and BINANCE_API_SECRET (or BINANCE_ED25519_KEY_FILE)."""
+    symbol: str = "ADAUSDT"
+    max_slippage_bps: Decimal = attrs.field(default=Decimal("10"), validator=_nonneg)
+    """The IOC limit: the touch plus (buy) or minus (sell) this much."""
+    max_unhedged_ada: Decimal = attrs.field(default=Decimal("2000"), validator=_pos)
+    """Net ADA filled on DeltaDeFi and not yet offset: beyond it only the side that
+    reduces it may quote; beyond twice it trading halts."""
+    failure_halt_s: float = attrs.field(default=60.0, validator=_pos)
+    """Hedging failing (Binance unreachable, rejecting, out of balance) means reduce-only
+    at once, and a halt once it has failed this long without a success."""
+    request_timeout_s: float = attrs.field(default=5.0, validator=_pos)
+    recv_window_ms: int = attrs.field(default=5000, validator=_between(1, 60000))
+    retry_initial_s: float = attrs.field(default=1.0, validator=_pos)
+    retry_max_s: float = attrs.field(default=30.0, validator=_pos)
+    sim: HedgeSimConfig = attrs.Factory(HedgeSimConfig)
+
+
+@attrs.frozen(kw_only=True)
 class PersistenceConfig:
     path: Path = Path("var/ddmm.db")
     synchronous: Synchronous = "NORMAL"
@@ -338,6 +381,7 @@ class Config:
     risk: RiskConfig = attrs.Factory(RiskConfig)
     limiter: LimiterConfig = attrs.Factory(LimiterConfig)
     exchange: ExchangeConfig = attrs.Factory(ExchangeConfig)
+    hedge: HedgeConfig = attrs.Factory(HedgeConfig)
     persistence: PersistenceConfig = attrs.Factory(PersistenceConfig)
     supervisor: SupervisorConfig = attrs.Factory(SupervisorConfig)
     ops: OpsConfig = attrs.Factory(OpsConfig)
