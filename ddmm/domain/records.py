@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -220,3 +220,30 @@ class ShadowDecision:
     reason: str | None = None
     detail: str = "{}"
     """JSON: a ladder's levels."""
+
+
+HedgeIntentState = Literal["pending", "done", "void"]
+
+
+@attrs.frozen(kw_only=True)
+class HedgeIntentRecord:
+    """One Binance hedge order (SPEC §16), stored before it is sent.
+
+    `pending`: it may have reached Binance; only Binance's answer, or a query by
+    `client_order_id`, settles it. `done`: settled, `executed_qty` of `qty` executed.
+    `void`: Binance certainly did not execute it (refused, or unknown to Binance after
+    the request could no longer be accepted); the fills it covered are free again.
+    """
+
+    client_order_id: str
+    symbol: str
+    side: Side = attrs.field(validator=buy_or_sell)
+    qty: Decimal = attrs.field(validator=positive)
+    limit_price: Decimal = attrs.field(validator=positive)
+    state: HedgeIntentState = "pending"
+    executed_qty: Decimal | None = attrs.field(
+        default=None, validator=attrs.validators.optional(non_negative))
+    exchange_order_id: int | None = None
+    reason: str | None = None
+    created_ms: int = attrs.field(validator=milliseconds)
+    updated_ms: int = attrs.field(validator=milliseconds)

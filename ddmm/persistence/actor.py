@@ -29,12 +29,14 @@ from ddmm.domain.records import (
     FillRecord,
     FillTotals,
     GuardEventRecord,
+    HedgeIntentRecord,
     MarkoutRecord,
     RiskEventRecord,
     ShadowDecision,
 )
 from ddmm.errors import PersistenceError
-from ddmm.persistence import guard_queries, queries, shadow_queries
+from ddmm.hedging.plan import Unhedged
+from ddmm.persistence import guard_queries, hedge_queries, queries, shadow_queries
 from ddmm.persistence.inloop import DbInLoop
 from ddmm.persistence.records import (
     BalanceRecord,
@@ -125,6 +127,55 @@ class Persistence:
     async def guard_events_since_triggers(self) -> list[GuardEventRecord]:
         """Each side's last guard trigger per mechanism and the events after it."""
         return await self._db.submit(guard_queries.guard_events_since_triggers)
+
+    # --- hedging (SPEC §16) ---------------------------------------------------------------
+
+    async def learn_fills_to_hedge(self, now_ms: int) -> int:
+        """Make hedge items of the fills recorded since the last call (none before the
+        first call on a database); the number added."""
+        return await self._db.submit(functools.partial(hedge_queries.learn_fills,
+                                                       now_ms=now_ms))
+
+    async def unhedged_items(self) -> list[Unhedged]:
+        return await self._db.submit(hedge_queries.unhedged_items)
+
+    async def hedge_attempts(self, id_prefix: str) -> int:
+        return await self._db.submit(functools.partial(hedge_queries.attempts,
+                                                       id_prefix=id_prefix))
+
+    async def open_hedge_intent(self, intent: HedgeIntentRecord, covers: Iterable[str]) -> None:
+        """Store the intent as covering `covers`, before it is sent; `PersistenceConflict`
+        if an item is covered already."""
+        await self._db.submit(functools.partial(hedge_queries.open_intent, intent=intent,
+                                                covers=tuple(covers)))
+
+    async def settle_hedge_intent(self, client_order_id: str, *, executed_qty: Decimal,
+                                  exchange_order_id: int, fills: Iterable[FillRecord],
+                                  residual: Unhedged | None, reason: str | None,
+                                  now_ms: int) -> bool:
+        """Record Binance's answer atomically; False if it was settled already."""
+        return await self._db.submit(functools.partial(
+            hedge_queries.settle_intent, client_order_id=client_order_id,
+            executed_qty=executed_qty, exchange_order_id=exchange_order_id,
+            fills=tuple(fills), residual=residual, reason=reason, now_ms=now_ms))
+
+    async def void_hedge_intent(self, client_order_id: str, *, reason: str,
+                                now_ms: int) -> bool:
+        return await self._db.submit(functools.partial(
+            hedge_queries.void_intent, client_order_id=client_order_id, reason=reason,
+            now_ms=now_ms))
+
+    async def hedge_intents(self, state: str | None = None) -> list[HedgeIntentRecord]:
+        return await self._db.submit(functools.partial(hedge_queries.intents, state=state))
+
+    async def hedge_fills(self, since_ms: int = 0) -> list[FillRecord]:
+        return await self._db.submit(functools.partial(hedge_queries.hedge_fills,
+                                                       since_ms=since_ms))
+
+    async def hedge_totals(self, since_ms: int, until_ms: int) -> FillTotals:
+        """The Binance fills' totals over [since_ms, until_ms)."""
+        return await self._db.submit(functools.partial(hedge_queries.hedge_totals,
+                                                       since_ms=since_ms, until_ms=until_ms))
 
     async def set_kv(self, key: str, value: str) -> None:
         await self._db.submit(functools.partial(queries.set_kv, key=key, value=value))

@@ -171,8 +171,54 @@ CREATE INDEX guard_events_by_side ON guard_events (side, kind, id);
 against the Binance mid, in bps), and every change the guard made to a side, with the side's
 state after it. A restart rebuilds the guard from both (`ddmm.quoting.guard.rebuild`)."""
 
+_MIGRATION_6 = """
+CREATE TABLE hedge_intents (
+    client_order_id   TEXT PRIMARY KEY NOT NULL,
+    symbol            TEXT NOT NULL,
+    side              TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    qty               TEXT NOT NULL,
+    limit_price       TEXT NOT NULL,
+    state             TEXT NOT NULL CHECK (state IN ('pending', 'done', 'void')),
+    executed_qty      TEXT,
+    exchange_order_id INTEGER,
+    reason            TEXT,
+    created_ms        INTEGER NOT NULL,
+    updated_ms        INTEGER NOT NULL
+);
+CREATE INDEX hedge_intents_by_state ON hedge_intents (state);
+
+CREATE TABLE hedge_items (
+    item_id    TEXT PRIMARY KEY NOT NULL,
+    side       TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    qty        TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    intent_id  TEXT REFERENCES hedge_intents (client_order_id)
+);
+CREATE INDEX hedge_items_by_intent ON hedge_items (intent_id);
+
+CREATE TABLE binance_fills (
+    trade_id          TEXT PRIMARY KEY NOT NULL,
+    exchange_order_id TEXT NOT NULL,
+    client_order_id   TEXT NOT NULL REFERENCES hedge_intents (client_order_id),
+    side              TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    qty               TEXT NOT NULL,
+    price             TEXT NOT NULL,
+    fee               TEXT NOT NULL,
+    fee_asset         TEXT NOT NULL,
+    ts_ms             INTEGER NOT NULL
+);
+CREATE INDEX binance_fills_by_time ON binance_fills (ts_ms);
+"""
+"""Hedging on Binance (SPEC §16, issue 15). `hedge_items` are the amounts to offset: each
+counted DeltaDeFi fill (by trade id) and each shortfall a partly executed hedge left
+(`<client id>:rest`); `intent_id` names the one hedge that covers an item, so no item is
+ever covered twice. A `hedge_intents` row is written before its order is sent and is
+`pending` until Binance's answer is settled: `done` with what it executed, or `void`
+(Binance certainly did not execute it; its items are free again). `binance_fills` are
+the hedges' executions, once each by Binance's trade id."""
+
 MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4,
-                               _MIGRATION_5)
+                               _MIGRATION_5, _MIGRATION_6)
 """Migration N is MIGRATIONS[N - 1]. Append only: a released migration never changes."""
 
 

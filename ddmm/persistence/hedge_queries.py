@@ -1,0 +1,167 @@
+"""The hedger's SQL (SPEC §16, issue 15): what is left to hedge, the hedge intents and
+the Binance fills.
+
+Plain functions of a connection, like every query in `queries`: the caller owns the
+transaction. Exactly-once rests on three rules kept here: an item is covered by at most
+one live intent (`cover` refuses the whole intent otherwise), an intent is settled or
+voided only while `pending`, and a Binance fill is stored once by its trade id.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from ddmm.domain.records import FillRecord, FillTotals, HedgeIntentRecord
+from ddmm.errors import PersistenceConflict
+from ddmm.hedging.plan import Unhedged
+from ddmm.persistence.queries import dec, get_kv, set_kv
+
+CURSOR_KEY = "hedge.fill_rowid"
+"""The fills table's rowid up to which DeltaDeFi fills have become hedge items."""
+
+_INTENT_COLUMNS = (
+    "client_order_id, symbol, side, qty, limit_price, state, executed_qty,"
+    " exchange_order_id, reason, created_ms, updated_ms"
+)
+_HEDGE_FILL_COLUMNS = (
+    "trade_id, exchange_order_id, client_order_id, side, qty, price, fee, fee_asset, ts_ms"
+)
+
+
+def learn_fills(conn: sqlite3.Connection, now_ms: int) -> int:
+    """Turn the counted DeltaDeFi fills recorded since the last call into hedge items;
+    the number added. The first call on a database starts after its last fill: enabling
+    hedging never offsets fills made before it."""
+    stored = get_kv(conn, CURSOR_KEY)
+    last = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM fills").fetchone()[0]
+    if stored is None:
+        set_kv(conn, CURSOR_KEY, str(last))
+        return 0
+    cursor = conn.execute(
+        "INSERT INTO hedge_items (item_id, side, qty, created_ms)"
+        " SELECT trade_id, side, qty, ? FROM fills"
+        " WHERE rowid > ? AND rowid <= ? AND quarantined = 0"
+        " ON CONFLICT (item_id) DO NOTHING",
+        (now_ms, int(stored), last))
+    set_kv(conn, CURSOR_KEY, str(last))
+    return cursor.rowcount
+
+
+def unhedged_items(conn: sqlite3.Connection) -> list[Unhedged]:
+    """The items no live intent covers, oldest first."""
+    rows = conn.execute("SELECT item_id, side, qty FROM hedge_items WHERE intent_id IS NULL"
+                        " ORDER BY rowid").fetchall()
+    return [Unhedged(item_id=item_id, side=side, qty=Decimal(qty))
+            for item_id, side, qty in rows]
+
+
+def attempts(conn: sqlite3.Connection, id_prefix: str) -> int:
+    """How many intents have a client id starting with `id_prefix` (one item set's
+    earlier attempts: each gets its own id)."""
+    escaped = id_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    row = conn.execute("SELECT COUNT(*) FROM hedge_intents WHERE client_order_id LIKE ?"
+                       " ESCAPE '\\'", (escaped + "%",)).fetchone()
+    return int(row[0])
+
+
+def open_intent(conn: sqlite3.Connection, intent: HedgeIntentRecord,
+                covers: Sequence[str]) -> None:
+    """Store `intent` as covering `covers`; refused (nothing written) when an id is in use
+    or an item is unknown or already covered."""
+    try:
+        conn.execute(
+            f"INSERT INTO hedge_intents ({_INTENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            _intent_values(intent))
+    except sqlite3.IntegrityError as exc:
+        raise PersistenceConflict(f"hedge intent {intent.client_order_id}: {exc}") from None
+    covered = conn.executemany(
+        "UPDATE hedge_items SET intent_id = ? WHERE item_id = ? AND intent_id IS NULL",
+        [(intent.client_order_id, item_id) for item_id in covers]).rowcount
+    if covered != len(set(covers)):
+        raise PersistenceConflict(
+            f"hedge intent {intent.client_order_id}: {len(covers) - covered} of its items"
+            " are unknown or covered already")
+
+
+def settle_intent(conn: sqlite3.Connection, client_order_id: str, *, executed_qty: Decimal,
+                  exchange_order_id: int, fills: Iterable[FillRecord],
+                  residual: Unhedged | None, reason: str | None, now_ms: int) -> bool:
+    """Record Binance's answer: the intent `done`, its fills (each once), and what it left
+    unhedged as a new item. False, and nothing written, when it was settled already."""
+    updated = conn.execute(
+        "UPDATE hedge_intents SET state = 'done', executed_qty = ?, exchange_order_id = ?,"
+        " reason = ?, updated_ms = ? WHERE client_order_id = ? AND state = 'pending'",
+        (dec(executed_qty), exchange_order_id, reason, now_ms, client_order_id)).rowcount
+    if updated != 1:
+        return False
+    conn.executemany(
+        f"INSERT INTO binance_fills ({_HEDGE_FILL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT (trade_id) DO NOTHING",
+        [(f.trade_id, f.exchange_order_id, client_order_id, f.side, dec(f.qty), dec(f.price),
+          dec(f.fee), f.fee_asset, f.ts_ms) for f in fills])
+    if residual is not None:
+        conn.execute("INSERT INTO hedge_items (item_id, side, qty, created_ms)"
+                     " VALUES (?, ?, ?, ?)",
+                     (residual.item_id, residual.side, dec(residual.qty), now_ms))
+    return True
+
+
+def void_intent(conn: sqlite3.Connection, client_order_id: str, *, reason: str,
+                now_ms: int) -> bool:
+    """Mark a pending intent `void` (Binance certainly did not execute it) and free its
+    items for the next attempt. False when it was not pending."""
+    updated = conn.execute(
+        "UPDATE hedge_intents SET state = 'void', reason = ?, updated_ms = ?"
+        " WHERE client_order_id = ? AND state = 'pending'",
+        (reason, now_ms, client_order_id)).rowcount
+    if updated != 1:
+        return False
+    conn.execute("UPDATE hedge_items SET intent_id = NULL WHERE intent_id = ?",
+                 (client_order_id,))
+    return True
+
+
+def intents(conn: sqlite3.Connection, state: str | None = None) -> list[HedgeIntentRecord]:
+    """The intents (in one `state`, when given), oldest first."""
+    where, args = ("WHERE state = ?", (state,)) if state is not None else ("", ())
+    rows = conn.execute(f"SELECT {_INTENT_COLUMNS} FROM hedge_intents {where}"
+                        " ORDER BY rowid", args).fetchall()
+    return [_intent(row) for row in rows]
+
+
+def hedge_fills(conn: sqlite3.Connection, since_ms: int = 0) -> list[FillRecord]:
+    """The Binance fills made since `since_ms`, oldest first, shaped as fills (the client
+    id in `local_id`) so position and PnL sum them like DeltaDeFi's."""
+    rows = conn.execute(f"SELECT {_HEDGE_FILL_COLUMNS} FROM binance_fills WHERE ts_ms >= ?"
+                        " ORDER BY ts_ms, rowid", (since_ms,)).fetchall()
+    return [FillRecord(trade_id=trade_id, exchange_order_id=order_id, local_id=client_id,
+                       side=side, qty=Decimal(qty), price=Decimal(price), fee=Decimal(fee),
+                       fee_asset=fee_asset, ts_ms=ts_ms)
+            for (trade_id, order_id, client_id, side, qty, price, fee, fee_asset, ts_ms)
+            in rows]
+
+
+def hedge_totals(conn: sqlite3.Connection, since_ms: int, until_ms: int) -> FillTotals:
+    """The Binance fills' totals over [since_ms, until_ms): the hedges are few (one per
+    batch of DeltaDeFi fills), so they are summed rather than kept running."""
+    return FillTotals.of(f for f in hedge_fills(conn, since_ms) if f.ts_ms < until_ms)
+
+
+def _intent_values(i: HedgeIntentRecord) -> tuple[Any, ...]:
+    return (i.client_order_id, i.symbol, i.side, dec(i.qty), dec(i.limit_price), i.state,
+            None if i.executed_qty is None else dec(i.executed_qty), i.exchange_order_id,
+            i.reason, i.created_ms, i.updated_ms)
+
+
+def _intent(row: tuple[Any, ...]) -> HedgeIntentRecord:
+    (client_order_id, symbol, side, qty, limit_price, state, executed_qty, exchange_order_id,
+     reason, created_ms, updated_ms) = row
+    return HedgeIntentRecord(
+        client_order_id=client_order_id, symbol=symbol, side=side, qty=Decimal(qty),
+        limit_price=Decimal(limit_price), state=state,
+        executed_qty=None if executed_qty is None else Decimal(executed_qty),
+        exchange_order_id=exchange_order_id, reason=reason, created_ms=created_ms,
+        updated_ms=updated_ms)
