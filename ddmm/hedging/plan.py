@@ -98,12 +98,16 @@ def _to_tick(price: Decimal, tick: Decimal, rounding: str) -> Decimal:
     return (price / tick).to_integral_value(rounding) * tick
 
 
-def residual(order: HedgeOrder, executed_qty: Decimal, client_order_id: str) -> Unhedged | None:
-    """What a hedge that executed `executed_qty` of `order` leaves to hedge again, as an
-    item on the DeltaDeFi side it offsets (None when it executed in full). Its id is the
-    hedge's client id, so a replay after a crash produces the same item."""
-    shortfall = order.qty - executed_qty + order.left_over
-    if shortfall <= 0:
+def residual(covered: Iterable[Unhedged], hedge_side: Side, executed_qty: Decimal,
+             client_order_id: str) -> Unhedged | None:
+    """What a hedge on `hedge_side` that executed `executed_qty` leaves of the items it
+    `covered` (the step remainder included), as an item on the DeltaDeFi side it offsets;
+    None when nothing is left. Computed from the stored items rather than the order, so a
+    restarted hedger settling an answer it never saw gets the same item, under the same
+    id (the hedge's client id)."""
+    hedged = executed_qty if hedge_side == "sell" else -executed_qty
+    rest = net_ada(covered) - hedged
+    if rest == 0:
         return None
-    fill_side: Side = "buy" if order.side == "sell" else "sell"
-    return Unhedged(item_id=f"{client_order_id}:rest", side=fill_side, qty=shortfall)
+    side: Side = "buy" if rest > 0 else "sell"
+    return Unhedged(item_id=f"{client_order_id}:rest", side=side, qty=abs(rest))

@@ -139,6 +139,9 @@ class Persistence:
     async def unhedged_items(self) -> list[Unhedged]:
         return await self._db.submit(hedge_queries.unhedged_items)
 
+    async def hedge_items_in_flight(self) -> list[Unhedged]:
+        return await self._db.submit(hedge_queries.items_in_flight)
+
     async def hedge_attempts(self, id_prefix: str) -> int:
         return await self._db.submit(functools.partial(hedge_queries.attempts,
                                                        id_prefix=id_prefix))
@@ -151,13 +154,13 @@ class Persistence:
 
     async def settle_hedge_intent(self, client_order_id: str, *, executed_qty: Decimal,
                                   exchange_order_id: int, fills: Iterable[FillRecord],
-                                  residual: Unhedged | None, reason: str | None,
-                                  now_ms: int) -> bool:
-        """Record Binance's answer atomically; False if it was settled already."""
+                                  reason: str | None, now_ms: int) -> Unhedged | None:
+        """Record Binance's answer atomically, with the item for what the hedge left
+        (returned); `PersistenceConflict` if the intent is not pending."""
         return await self._db.submit(functools.partial(
             hedge_queries.settle_intent, client_order_id=client_order_id,
             executed_qty=executed_qty, exchange_order_id=exchange_order_id,
-            fills=tuple(fills), residual=residual, reason=reason, now_ms=now_ms))
+            fills=tuple(fills), reason=reason, now_ms=now_ms))
 
     async def void_hedge_intent(self, client_order_id: str, *, reason: str,
                                 now_ms: int) -> bool:

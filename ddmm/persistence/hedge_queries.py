@@ -16,7 +16,7 @@ from typing import Any
 
 from ddmm.domain.records import FillRecord, FillTotals, HedgeIntentRecord
 from ddmm.errors import PersistenceConflict
-from ddmm.hedging.plan import Unhedged
+from ddmm.hedging.plan import Unhedged, residual
 from ddmm.persistence.queries import dec, get_kv, set_kv
 
 CURSOR_KEY = "hedge.fill_rowid"
@@ -52,8 +52,18 @@ def learn_fills(conn: sqlite3.Connection, now_ms: int) -> int:
 
 def unhedged_items(conn: sqlite3.Connection) -> list[Unhedged]:
     """The items no live intent covers, oldest first."""
-    rows = conn.execute("SELECT item_id, side, qty FROM hedge_items WHERE intent_id IS NULL"
-                        " ORDER BY rowid").fetchall()
+    return _items(conn, "WHERE intent_id IS NULL")
+
+
+def items_in_flight(conn: sqlite3.Connection) -> list[Unhedged]:
+    """The items covered by intents not yet settled."""
+    return _items(conn, "WHERE intent_id IN (SELECT client_order_id FROM hedge_intents"
+                        " WHERE state = 'pending')")
+
+
+def _items(conn: sqlite3.Connection, where: str, args: tuple[Any, ...] = ()) -> list[Unhedged]:
+    rows = conn.execute(f"SELECT item_id, side, qty FROM hedge_items {where} ORDER BY rowid",
+                        args).fetchall()
     return [Unhedged(item_id=item_id, side=side, qty=Decimal(qty))
             for item_id, side, qty in rows]
 
@@ -87,26 +97,30 @@ def open_intent(conn: sqlite3.Connection, intent: HedgeIntentRecord,
 
 
 def settle_intent(conn: sqlite3.Connection, client_order_id: str, *, executed_qty: Decimal,
-                  exchange_order_id: int, fills: Iterable[FillRecord],
-                  residual: Unhedged | None, reason: str | None, now_ms: int) -> bool:
+                  exchange_order_id: int, fills: Iterable[FillRecord], reason: str | None,
+                  now_ms: int) -> Unhedged | None:
     """Record Binance's answer: the intent `done`, its fills (each once), and what it left
-    unhedged as a new item. False, and nothing written, when it was settled already."""
+    of its items as a new item (`plan.residual`), which is returned. Refused (nothing
+    written) when the intent is not pending."""
+    side = conn.execute("SELECT side FROM hedge_intents WHERE client_order_id = ?",
+                        (client_order_id,)).fetchone()
     updated = conn.execute(
         "UPDATE hedge_intents SET state = 'done', executed_qty = ?, exchange_order_id = ?,"
         " reason = ?, updated_ms = ? WHERE client_order_id = ? AND state = 'pending'",
         (dec(executed_qty), exchange_order_id, reason, now_ms, client_order_id)).rowcount
     if updated != 1:
-        return False
+        raise PersistenceConflict(f"hedge intent {client_order_id} is not pending")
     conn.executemany(
         f"INSERT INTO binance_fills ({_HEDGE_FILL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (trade_id) DO NOTHING",
         [(f.trade_id, f.exchange_order_id, client_order_id, f.side, dec(f.qty), dec(f.price),
           dec(f.fee), f.fee_asset, f.ts_ms) for f in fills])
-    if residual is not None:
+    rest = residual(_items(conn, "WHERE intent_id = ?", (client_order_id,)), side[0],
+                    executed_qty, client_order_id)
+    if rest is not None:
         conn.execute("INSERT INTO hedge_items (item_id, side, qty, created_ms)"
-                     " VALUES (?, ?, ?, ?)",
-                     (residual.item_id, residual.side, dec(residual.qty), now_ms))
-    return True
+                     " VALUES (?, ?, ?, ?)", (rest.item_id, rest.side, dec(rest.qty), now_ms))
+    return rest
 
 
 def void_intent(conn: sqlite3.Connection, client_order_id: str, *, reason: str,

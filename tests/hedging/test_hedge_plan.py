@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -48,13 +47,17 @@ def test_opposite_fills_net_out_and_small_nets_wait_for_more() -> None:
 
 
 def test_a_partial_execution_leaves_its_shortfall_on_the_deltadefi_side() -> None:
-    order = plan(fill("t1", "buy", "100.05"))
-    assert order is not None
-    rest = residual(order, D("60"), "ddmmh-abc-0")
+    covered = [fill("t1", "buy", "100.05")]
+    order = plan(*covered)
+    assert order is not None and order.qty == D(100)
+    rest = residual(covered, order.side, D("60"), "ddmmh-abc-0")
     assert rest == fill("ddmmh-abc-0:rest", "buy", "40.05")
     # in full: only the sub-step left-over remains, and nothing once that is zero
-    assert residual(order, order.qty, "id") == fill("id:rest", "buy", "0.05")
-    assert residual(attrs.evolve(order, left_over=D(0)), order.qty, "id") is None
+    assert residual(covered, order.side, order.qty, "id") == fill("id:rest", "buy", "0.05")
+    assert residual([fill("t1", "buy", "100")], "sell", D(100), "id") is None
+    # a buy hedge of a DeltaDeFi sale leaves the unbought rest on the sell side
+    assert residual([fill("t2", "sell", "50")], "buy", D(20), "id") == fill("id:rest", "sell",
+                                                                             "30")
 
 
 def test_bad_quantities_are_refused() -> None:
@@ -80,7 +83,7 @@ def test_what_is_hedged_plus_what_is_left_is_the_net(
     executed = (order.qty * executed_per_mille / 1000 / RULES.step).to_integral_value() \
         * RULES.step
     hedged = executed if order.side == "sell" else -executed
-    rest = residual(order, executed, "id")
+    rest = residual(batch, order.side, executed, "id")
     assert hedged + (rest.signed_ada if rest else 0) == net_ada(batch)
     assert order.qty % RULES.step == 0 and order.limit_price % RULES.tick == 0
     assert order.qty * order.limit_price >= RULES.min_notional

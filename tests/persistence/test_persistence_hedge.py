@@ -68,15 +68,18 @@ async def test_settling_records_fills_once_and_queues_the_shortfall(tmp_path: Pa
         await db.record_fill(fill(1, qty="100"))
         await db.learn_fills_to_hedge(T0)
         await db.open_hedge_intent(intent("h-a-0"), ["T1"])
+        assert await db.hedge_items_in_flight() == [Unhedged(item_id="T1", side="buy",
+                                                             qty=D(100))]
         rest = Unhedged(item_id="h-a-0:rest", side="buy", qty=D(30))
         fills = [binance_fill(5, "50"), binance_fill(6, "20")]
         assert await db.settle_hedge_intent("h-a-0", executed_qty=D(70), exchange_order_id=77,
-                                            fills=fills, residual=rest, reason="EXPIRED",
-                                            now_ms=T0 + 2000)
-        assert not await db.settle_hedge_intent("h-a-0", executed_qty=D(70),
-                                                exchange_order_id=77, fills=fills,
-                                                residual=rest, reason=None, now_ms=T0 + 3000)
+                                            fills=fills, reason="EXPIRED",
+                                            now_ms=T0 + 2000) == rest
+        with pytest.raises(PersistenceConflict, match="not pending"):
+            await db.settle_hedge_intent("h-a-0", executed_qty=D(70), exchange_order_id=77,
+                                         fills=fills, reason=None, now_ms=T0 + 3000)
         assert not await db.void_hedge_intent("h-a-0", reason="late", now_ms=T0 + 3000)
+        assert await db.hedge_items_in_flight() == []
         assert await db.unhedged_items() == [rest]
         [done] = await db.hedge_intents("done")
         assert (done.executed_qty, done.exchange_order_id) == (D(70), 77)

@@ -76,6 +76,7 @@ class BinanceSpotClient(OwnsHttpClient):
         limits: WeightLimits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         wall_clock: Callable[[], float] = time.time,
+        fault: Callable[[str], None] = lambda point: None,
     ) -> None:
         if not 0 < recv_window_ms <= MAX_RECV_WINDOW_MS:
             raise ValueError(f"recv_window_ms must be in 1..{MAX_RECV_WINDOW_MS}")
@@ -85,6 +86,9 @@ class BinanceSpotClient(OwnsHttpClient):
         self._timeout_s = timeout_s
         self._signer = credentials.signer
         self._wall_clock = wall_clock
+        self._fault = fault
+        """Called with `binance_order_answered` once a placement's answer has arrived and
+        before it is read (crash drills: the order is on Binance, the bot does not know)."""
         self._offset_ms = 0
         self._http = httpx.AsyncClient(
             headers={
@@ -247,6 +251,8 @@ class BinanceSpotClient(OwnsHttpClient):
         url = f"{self.base_url}{path}?{query}" if query else f"{self.base_url}{path}"
         self.budget.reserve(weight, order=placing is not None, now_ms=now_ms)
         response = await self._send(method, url, where, placing, not_after_ms)
+        if placing is not None:
+            self._fault("binance_order_answered")
         self.budget.observe(response.headers, self.now_ms())
         body = _json_or_none(response.content)
         if not response.is_success:

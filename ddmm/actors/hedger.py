@@ -1,0 +1,327 @@
+"""Hedger actor: offsets every recorded DeltaDeFi fill on Binance spot, exactly once
+(SPEC §16, issue 15).
+
+Role: learn the fills the executor records, net them with what earlier hedges left
+(`ddmm.hedging.plan`), and send one IOC limit order at a time at the Binance touch ±
+`max_slippage_bps` once the net is worth an order.
+Owns: the venue's symbol filters, the retry backoff, and when each unsettled hedge may
+next be queried. Everything else — the items left to hedge, the intents, the Binance
+fills, the fills cursor — is in the database (`persistence.hedge_queries`).
+Mailbox: `HedgerMsg` — `FillsChanged` (a fill was recorded; one pending message covers
+any number of fills, so the wiring may drop the rest). It also wakes when a retry or a
+query falls due.
+Out: Binance orders; intents, their settlement and the Binance fills to the database; a
+`HedgeStatus` slot (status line, `/metrics`, the account's risk check) and the sides the
+quoter must pause (`PerSide[bool]` slot); `notify()` after each change so the account
+re-checks risk at once; a `hedge_failing` / `hedge_failing_cleared` risk event per run of
+failures.
+
+Exactly once. An intent is stored, covering its items, before its order is sent, under a
+client id derived from those items (`hedge_client_order_id`, with an attempt number so a
+retry of the same items never reuses an id). An answer settles it in one transaction
+with its fills (once each, by trade id) and what it left unhedged. With no answer — a
+timeout, a 5XX, a crash — the intent stays `pending` and is settled by querying Binance
+by its client id, never by sending again; the order is void only when Binance does not
+know it after the request could no longer be accepted (its `recvWindow` has passed).
+Only one hedge is in flight at a time, and nothing new is sent while one is unsettled.
+Restart: permanent; `load` treats every pending intent as unknown and queries it first.
+Shutdown budget: immediate (each step is stored before the next request).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Protocol
+
+import structlog
+import trio
+
+from ddmm.actors.account_inbox import FillsChanged
+from ddmm.domain.market import BookTick
+from ddmm.domain.quotes import PerSide, Side
+from ddmm.domain.records import FillRecord, HedgeIntentRecord, RiskEventRecord
+from ddmm.exchange.binance import wire
+from ddmm.exchange.binance.client_order_id import hedge_client_order_id
+from ddmm.exchange.binance.errors import (
+    BinanceError,
+    BinanceOrderNotFound,
+    BinanceRateLimited,
+    ExecutionUnknown,
+)
+from ddmm.exchange.binance.filters import SymbolFilters
+from ddmm.hedging.exposure import HedgeStatus
+from ddmm.hedging.plan import VenueRules, net_ada, plan_hedge
+from ddmm.persistence.actor import Persistence
+from ddmm.runtime.backoff import Backoff
+from ddmm.runtime.latest import LatestValue
+
+HedgerMsg = FillsChanged
+
+UNKNOWN_MARGIN_MS = 2000
+"""Added to `recvWindow` before "Binance does not know this order" is believed: covers
+the error of our estimate of Binance's clock."""
+QUERY_INTERVAL_S = 1.0
+"""How often an unsettled hedge is queried (a query weighs 4 of the minute's 6000)."""
+
+log = structlog.get_logger(actor="hedger")
+
+
+class HedgeVenueClient(Protocol):
+    """The Binance calls the hedger makes (`BinanceSpotClient`, or a test's fake)."""
+
+    recv_window_ms: int
+
+    def now_ms(self) -> int: ...
+
+    async def exchange_info(self, symbol: str) -> SymbolFilters: ...
+
+    async def place_ioc(self, symbol: str, side: Side, qty: Decimal, price: Decimal,
+                        client_order_id: str) -> wire.PlacedOrder: ...
+
+    async def query_order(self, symbol: str, client_order_id: str) -> wire.OrderState: ...
+
+    async def my_trades(self, symbol: str, *, from_id: int | None = None,
+                        order_id: int | None = None, limit: int = 500
+                        ) -> tuple[wire.Trade, ...]: ...
+
+
+class Hedger:
+    """The hedger's venue view and timers; `run` is the actor loop."""
+
+    def __init__(self, *, db: Persistence, client: HedgeVenueClient, symbol: str,
+                 ticks: LatestValue[BookTick], is_stale: Callable[[], bool],
+                 max_slippage_bps: Decimal, clock_ms: Callable[[], int], backoff: Backoff,
+                 status: LatestValue[HedgeStatus], pause: LatestValue[PerSide[bool]],
+                 notify: Callable[[], None] = lambda: None,
+                 fault: Callable[[str], None] = lambda point: None) -> None:
+        self._db = db
+        self._client = client
+        self._symbol = symbol
+        self._ticks = ticks
+        self._is_stale = is_stale
+        self._max_slippage_bps = max_slippage_bps
+        self._clock_ms = clock_ms
+        self._backoff = backoff
+        self._status = status
+        self._pause = pause
+        self._notify = notify
+        self._fault = fault
+        """Crash drills' kill points: `hedge_intent_stored` (stored, not sent) and
+        `hedge_answer_read` (answered, not settled)."""
+        self.rules: VenueRules | None = None
+        self._retry_at = 0.0
+        """Trio time before which nothing is sent (a failure's backoff, a ban)."""
+        self._unknown_since: dict[str, int] = {}
+        """Unsettled hedges → the Binance time (ms) after which their request was surely
+        signed, so `+ recvWindow` it can no longer be accepted."""
+        self._failing_since_ms: int | None = None
+        self._last_error: str | None = None
+        self._done = 0
+
+    async def load(self) -> None:
+        """Start the fills cursor and treat every pending intent as unknown: a crashed
+        hedger may have sent it a moment ago."""
+        await self._db.learn_fills_to_hedge(self._clock_ms())
+        pending = await self._db.hedge_intents("pending")
+        now = self._client.now_ms()
+        self._unknown_since = {intent.client_order_id: now for intent in pending}
+        log.info("hedger_started", symbol=self._symbol, unsettled=len(pending))
+        await self._publish()
+
+    def seconds_to_due(self) -> float:
+        """How long until `step` has something to do without a new fill."""
+        if self._unknown_since:
+            return QUERY_INTERVAL_S
+        due = self._retry_at - trio.current_time()
+        return max(0.0, due) if due > 0 else math.inf
+
+    async def step(self) -> None:
+        """Settle what is unsettled, else hedge what is due; publish the result."""
+        await self._db.learn_fills_to_hedge(self._clock_ms())
+        if self._unknown_since:
+            await self._settle_unknown()
+        elif trio.current_time() >= self._retry_at:
+            await self._hedge_due()
+        await self._publish()
+
+    # --- sending ------------------------------------------------------------------------
+
+    async def _hedge_due(self) -> None:
+        book = self._ticks.peek()
+        if book is None or self._is_stale():
+            return  # never price a hedge off a stale book; the fills wait
+        if self.rules is None:
+            try:
+                self.rules = _venue_rules(await self._client.exchange_info(self._symbol))
+            except BinanceError as exc:
+                await self._failed("exchange_info", exc)
+                return
+        order = plan_hedge(await self._db.unhedged_items(), bid=book.bid, ask=book.ask,
+                           rules=self.rules, max_slippage_bps=self._max_slippage_bps)
+        if order is None:
+            return
+        prefix = hedge_client_order_id(order.covers).removesuffix("0")
+        client_order_id = f"{prefix}{await self._db.hedge_attempts(prefix)}"
+        now = self._clock_ms()
+        intent = HedgeIntentRecord(client_order_id=client_order_id, symbol=self._symbol,
+                                   side=order.side, qty=order.qty,
+                                   limit_price=order.limit_price, created_ms=now,
+                                   updated_ms=now)
+        await self._db.open_hedge_intent(intent, order.covers)
+        log.info("hedge_intent_stored", client_order_id=client_order_id, side=order.side,
+                 qty=str(order.qty), limit_price=str(order.limit_price),
+                 covers=len(order.covers))
+        await self._publish()  # the quoter pauses the adding side before the order leaves
+        self._fault("hedge_intent_stored")
+        await self._send(intent)
+
+    async def _send(self, intent: HedgeIntentRecord) -> None:
+        try:
+            placed = await self._client.place_ioc(self._symbol, intent.side, intent.qty,
+                                                  intent.limit_price, intent.client_order_id)
+        except ExecutionUnknown as exc:
+            since = exc.not_after_ms - self._client.recv_window_ms if exc.not_after_ms \
+                else self._client.now_ms()
+            self._unknown_since[intent.client_order_id] = since
+            await self._failed("place", exc)
+            return
+        except BinanceError as exc:
+            # A typed refusal: Binance did not execute it; its items wait for a new attempt.
+            await self._db.void_hedge_intent(intent.client_order_id, reason=_describe(exc),
+                                             now_ms=self._clock_ms())
+            await self._failed("place", exc)
+            return
+        self._fault("hedge_answer_read")
+        fills = [_fill(intent, placed.order_id, f.trade_id, f.price, f.qty, f.commission,
+                       f.commission_asset, placed.transact_time_ms) for f in placed.fills]
+        await self._settle(intent.client_order_id, placed.executed_qty, placed.order_id,
+                           fills, placed.status)
+
+    # --- settling -----------------------------------------------------------------------
+
+    async def _settle_unknown(self) -> None:
+        for client_order_id, since in list(self._unknown_since.items()):
+            try:
+                state = await self._client.query_order(self._symbol, client_order_id)
+            except BinanceOrderNotFound as exc:
+                if self._client.now_ms() > since + self._client.recv_window_ms \
+                        + UNKNOWN_MARGIN_MS:
+                    await self._db.void_hedge_intent(
+                        client_order_id, now_ms=self._clock_ms(),
+                        reason="unknown to Binance after its recvWindow")
+                    del self._unknown_since[client_order_id]
+                    log.warning("hedge_void_never_arrived", client_order_id=client_order_id)
+                else:
+                    log.info("hedge_not_found_yet", client_order_id=client_order_id,
+                             error=_describe(exc))
+                continue
+            except BinanceError as exc:
+                await self._failed("query", exc)
+                return
+            if not state.is_final:
+                continue  # an IOC ends at once; look again next time
+            try:
+                trades = await self._client.my_trades(self._symbol, order_id=state.order_id)
+            except BinanceError as exc:
+                await self._failed("my_trades", exc)
+                return
+            intent = _intent_view(client_order_id, state)
+            fills = [_fill(intent, t.order_id, t.trade_id, t.price, t.qty, t.commission,
+                           t.commission_asset, t.time_ms) for t in trades]
+            await self._settle(client_order_id, state.executed_qty, state.order_id, fills,
+                               state.status)
+            del self._unknown_since[client_order_id]
+
+    async def _settle(self, client_order_id: str, executed_qty: Decimal, order_id: int,
+                      fills: list[FillRecord], status: str) -> None:
+        rest = await self._db.settle_hedge_intent(
+            client_order_id, executed_qty=executed_qty, exchange_order_id=order_id,
+            fills=fills, reason=status, now_ms=self._clock_ms())
+        self._done += 1
+        log.info("hedge_settled", client_order_id=client_order_id, status=status,
+                 executed_qty=str(executed_qty), fills=len(fills),
+                 left_unhedged=None if rest is None else str(rest.signed_ada))
+        await self._succeeded()
+
+    # --- failures -----------------------------------------------------------------------
+
+    async def _failed(self, call: str, exc: BinanceError) -> None:
+        """Back off (at least as long as Binance asks) and report the failure once per run."""
+        reason = f"{call}: {_describe(exc)}"
+        delay = self._backoff.next_delay()
+        if isinstance(exc, BinanceRateLimited) and exc.retry_after_s is not None:
+            delay = max(delay, exc.retry_after_s)
+        self._retry_at = trio.current_time() + delay
+        self._last_error = reason
+        log.warning("hedge_failed", error=reason, retry_in_s=round(delay, 3))
+        if self._failing_since_ms is None:
+            self._failing_since_ms = self._clock_ms()
+            await self._db.record_risk_event(RiskEventRecord(
+                ts_ms=self._failing_since_ms, kind="hedge_failing", reason=reason))
+
+    async def _succeeded(self) -> None:
+        self._backoff.reset()
+        self._retry_at = 0.0
+        if self._failing_since_ms is not None:
+            self._failing_since_ms = None
+            await self._db.record_risk_event(RiskEventRecord(
+                ts_ms=self._clock_ms(), kind="hedge_failing_cleared",
+                reason="a hedge was settled"))
+
+    # --- publishing ---------------------------------------------------------------------
+
+    async def _publish(self) -> None:
+        in_flight = await self._db.hedge_items_in_flight()
+        status = HedgeStatus(
+            unhedged_ada=net_ada(await self._db.unhedged_items()),
+            in_flight_ada=net_ada(in_flight), pending_hedges=len(self._unknown_since)
+            + (1 if in_flight and not self._unknown_since else 0),
+            failing_since_ms=self._failing_since_ms, last_error=self._last_error,
+            hedges_done=self._done)
+        if status != self._status.peek():
+            self._status.publish(status)
+            self._notify()
+        paused = status.paused_sides()
+        if paused != self._pause.peek():
+            self._pause.publish(paused)
+
+
+def _venue_rules(filters: SymbolFilters) -> VenueRules:
+    return VenueRules(tick=filters.tick_size, step=filters.step_size, min_qty=filters.min_qty,
+                      min_notional=filters.min_notional)
+
+
+def _intent_view(client_order_id: str, state: wire.OrderState) -> HedgeIntentRecord:
+    """The intent as Binance reports it, for the side of the fills recovered by query."""
+    return HedgeIntentRecord(client_order_id=client_order_id, symbol=state.symbol,
+                             side=state.side, qty=state.orig_qty, limit_price=state.price,
+                             created_ms=state.time_ms, updated_ms=state.update_time_ms)
+
+
+def _fill(intent: HedgeIntentRecord, order_id: int, trade_id: int, price: Decimal,
+          qty: Decimal, fee: Decimal, fee_asset: str, ts_ms: int) -> FillRecord:
+    return FillRecord(trade_id=str(trade_id), exchange_order_id=str(order_id),
+                      local_id=intent.client_order_id, side=intent.side, qty=qty,
+                      price=price, fee=fee, fee_asset=fee_asset, ts_ms=ts_ms)
+
+
+def _describe(exc: BinanceError) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def default_backoff(initial_s: float, max_s: float, seed: int) -> Backoff:
+    return Backoff(initial_s, max_s, rng=random.Random(f"{seed}-hedger"))
+
+
+async def run(hedger: Hedger, inbox: trio.MemoryReceiveChannel[HedgerMsg], *,
+              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Load, then step on every new-fills message and whenever something falls due."""
+    await hedger.load()
+    task_status.started()
+    while True:
+        with trio.move_on_after(hedger.seconds_to_due()):
+            await inbox.receive()
+        await hedger.step()
