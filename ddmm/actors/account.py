@@ -10,6 +10,11 @@ Mailbox: `AccountMsg` — `BalanceEvent` (account stream or a REST snapshot),
 Out: `Inventory` to the quoter's mailbox, `RiskUpdate` to the OMS, balance snapshots and
 risk events to the database. A new risk state reaches the OMS before its event is
 persisted, so nothing is placed in between. Position and PnL come from the fills table.
+Hedging (SPEC §16, optional): with the hedger's status slot and limits, the position and
+today's fills are the net of both venues (DeltaDeFi's fills plus the Binance hedge fills),
+and the hedger's verdict (`assess_hedge`) joins the risk inputs — fail closed: until the
+hedger's first status both sides are blocked. Without them nothing changes, down to the
+number of database calls.
 Restart type: permanent. Nothing is lost on a restart: the session start, the latched
 halts, a resume's PnL baseline and the day's open mid are persisted and rebuilt by
 `load` (balances come back with the next snapshot).
@@ -35,9 +40,10 @@ from ddmm.actors.account_inbox import (
 )
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory
-from ddmm.domain.records import DayMark, FillTotals, RiskEventRecord, utc_day_start_ms
+from ddmm.domain.records import DAY_MS, DayMark, FillTotals, RiskEventRecord, utc_day_start_ms
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.wire import Balance
+from ddmm.hedging.exposure import HEDGE_OK, HedgeLimits, HedgeRisk, HedgeStatus, assess_hedge
 from ddmm.oms.inbox import OmsMsg, RiskUpdate
 from ddmm.oms.latches import replay_latches
 from ddmm.oms.pnl import (
@@ -45,7 +51,14 @@ from ddmm.oms.pnl import (
     daily_pnl,
     summarize,
 )
-from ddmm.oms.risk import RiskInputs, RiskLimits, RiskState, assess, daily_loss_breached
+from ddmm.oms.risk import (
+    BOTH_SIDES,
+    RiskInputs,
+    RiskLimits,
+    RiskState,
+    assess,
+    daily_loss_breached,
+)
 from ddmm.persistence.actor import Persistence
 from ddmm.persistence.records import BalanceRecord
 from ddmm.runtime.latest import LatestValue
@@ -53,6 +66,8 @@ from ddmm.runtime.latest import LatestValue
 log = structlog.get_logger(actor="account")
 
 RISK_RECHECK_S = 1.0
+HEDGER_NOT_STARTED = HedgeRisk(blocked_sides=BOTH_SIDES, reason="hedger not started")
+"""Before the hedger's first status no fill could be known to be hedged: quote nothing."""
 
 
 @attrs.frozen(kw_only=True)
@@ -62,19 +77,35 @@ class AccountStatus:
 
     inventory: Inventory
     session_position: Decimal
-    """Net ADA bought − sold since the session started (the first start on the database)."""
+    """Net ADA bought − sold on DeltaDeFi since the session started (the first start on
+    the database)."""
     session_fills: int
     today_pnl: Decimal
-    """Mark-to-market PnL of this UTC day: its fills and the position carried into it."""
+    """Mark-to-market PnL of this UTC day: its fills and the position carried into it
+    (both venues' when hedging)."""
     today: TradingSummary
+    """Today's fills (both venues' when hedging)."""
     halts: tuple[str, ...]
+    hedged_position: Decimal | None = None
+    """Net ADA bought − sold by hedges on Binance since the session started; None while
+    hedging is off."""
+    hedge: HedgeStatus | None = None
+    """The hedger's last status; None while hedging is off or before its first status."""
 
     def report(self) -> dict[str, Any]:
         return {"ada": str(self.inventory.ada_total), "usdm": str(self.inventory.usdm_total),
                 "session_position_ada": str(self.session_position),
                 "session_fills": self.session_fills,
                 "today_pnl_usdm": str(self.today_pnl.quantize(Decimal("0.01"))),
-                **self.today.as_report("today"), "halts": list(self.halts)}
+                **self.today.as_report("today"), "halts": list(self.halts),
+                **self._hedge_report()}
+
+    def _hedge_report(self) -> dict[str, Any]:
+        if self.hedged_position is None:
+            return {}
+        return {"net_position_ada": str(self.session_position + self.hedged_position),
+                "hedged_position_ada": str(self.hedged_position),
+                **(self.hedge.report() if self.hedge is not None else {})}
 
 
 class Account:
@@ -85,7 +116,10 @@ class Account:
         quoter: trio.MemorySendChannel[Inventory], oms: trio.MemorySendChannel[OmsMsg],
         clock_ms: Callable[[], int], base_asset: str = "ADA", quote_asset: str = "USDM",
         status: LatestValue[AccountStatus] | None = None,
+        hedge: LatestValue[HedgeStatus] | None = None, hedge_limits: HedgeLimits | None = None,
     ) -> None:
+        if (hedge is None) != (hedge_limits is None):
+            raise ValueError("hedging needs both the hedger's status slot and its limits")
         self._db = db
         self._ticks = ticks
         self._limits = limits
@@ -93,6 +127,7 @@ class Account:
         self._oms = oms
         self._clock_ms = clock_ms
         self._base, self._quote = base_asset, quote_asset
+        self._hedge, self._hedge_limits = hedge, hedge_limits
         self.session_start_ms = clock_ms()
         """Replaced by the persisted session's start in `load`."""
         self.balances: dict[str, Balance] = {}
@@ -103,7 +138,8 @@ class Account:
         self.risk: RiskState | None = None
         self.inventory: Inventory | None = None
         self.last_position = Decimal(0)
-        """Net position since the session started, as of the last check."""
+        """Net position since the session started (both venues when hedging), as of the
+        last check."""
         self.last_daily_pnl = Decimal(0)
         """Today's mark-to-market PnL (fills and carried position), as of the last check."""
         self.today = summarize(FillTotals())
@@ -156,8 +192,8 @@ class Account:
         baseline = self._pnl_baseline if self._baseline_today(now) else None
         mid = self._mid()
         if mid is not None:
-            pnl = await self._daily_pnl(now, mid, await self._db.session_position(),
-                                        await self._today(now))
+            position, _ = await self._position(now)
+            pnl = await self._daily_pnl(now, mid, position, await self._today(now))
             if self._effective_pnl(pnl, now) < -self._limits.max_daily_loss:
                 baseline = (today, pnl)
         self._pnl_baseline = baseline
@@ -240,9 +276,32 @@ class Account:
         self._unsaved.append(RiskEventRecord(ts_ms=self._clock_ms(), kind=kind, reason=reason))
         log.error("trading_halted", kind=kind, reason=reason)
 
+    async def _position(self, now_ms: int) -> tuple[Decimal, Decimal | None]:
+        """The net position since the session started, both venues' when hedging (what
+        `max_position` limits), and the Binance part of it (None while hedging is off)."""
+        position = await self._db.session_position()
+        if self._hedge is None:
+            return position, None
+        hedged = (await self._db.hedge_totals(self.session_start_ms, now_ms + 1)).net
+        return position + hedged, hedged
+
     async def _today(self, now_ms: int) -> FillTotals:
-        """This UTC day's fill totals (kept by the database as fills are recorded)."""
-        return await self._db.day_totals(utc_day_start_ms(now_ms))
+        """This UTC day's fill totals (kept by the database as fills are recorded), both
+        venues' when hedging: a hedged day's PnL is that of the pair of trades."""
+        day = utc_day_start_ms(now_ms)
+        totals = await self._db.day_totals(day)
+        if self._hedge is None:
+            return totals
+        return totals.plus(await self._db.hedge_totals(day, day + DAY_MS))
+
+    def _hedge_risk(self, now_ms: int) -> tuple[HedgeStatus | None, HedgeRisk]:
+        """The hedger's last status and what it means for risk (OK while hedging is off)."""
+        if self._hedge is None or self._hedge_limits is None:
+            return None, HEDGE_OK
+        status = self._hedge.peek()
+        if status is None:
+            return None, HEDGER_NOT_STARTED
+        return status, assess_hedge(status, self._hedge_limits, now_ms)
 
     async def _daily_pnl(self, now_ms: int, mid: Decimal, position: Decimal,
                          today: FillTotals) -> Decimal:
@@ -268,23 +327,26 @@ class Account:
             return
         now = self._clock_ms()
         mid = self._mid()
-        position = await self._db.session_position()
+        position, hedged = await self._position(now)
         today = await self._today(now)
         self.today = summarize(today)
         self.session_fills = await self._db.fill_count(since_ms=self.session_start_ms)
         pnl = await self._daily_pnl(now, mid, position, today) if mid is not None else Decimal(0)
+        hedge, hedge_risk = self._hedge_risk(now)
         inputs = RiskInputs(
             net_position=position,
             ada_total=self.inventory.ada_total, usdm_total=self.inventory.usdm_total, mid=mid,
-            daily_pnl=self._effective_pnl(pnl, now), halt_reasons=self._halt_reasons(now))
+            daily_pnl=self._effective_pnl(pnl, now), halt_reasons=self._halt_reasons(now),
+            hedge=hedge_risk)
         if daily_loss_breached(inputs, self._limits) and "daily_loss" not in self.halts:
             self._latch("daily_loss", f"daily loss {-inputs.daily_pnl} USDM")
             inputs = attrs.evolve(inputs, halt_reasons=self._halt_reasons(now))
         self.last_position, self.last_daily_pnl = position, pnl
         self.status.publish(AccountStatus(
-            inventory=self.inventory, session_position=position,
+            inventory=self.inventory,
+            session_position=position if hedged is None else position - hedged,
             session_fills=self.session_fills, today_pnl=pnl, today=self.today,
-            halts=(*self.halts, *self.conditions)))
+            halts=(*self.halts, *self.conditions), hedged_position=hedged, hedge=hedge))
         state = assess(inputs, self._limits)
         if state != self.risk:
             if self.risk is not None and state.mode != self.risk.mode:

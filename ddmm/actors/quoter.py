@@ -1,13 +1,16 @@
 """Quoter actor: Binance ticks + inventory + the quote guard → target ladders for the OMS.
 
 Owns: the quoter state (last trusted tick, suspect jump, inventory, the σ estimate of the
-vol spread scale when `params.vol` is enabled, the guard's adjustment, last emitted target).
+vol spread scale when `params.vol` is enabled, the guard's adjustment, the hedger's paused
+sides, last emitted target).
 Inputs: the feed's `LatestValue[BookTick]` slot (newest tick only, never a backlog), the
-guard actor's `LatestValue[QuoteGuard]` slot (a side widened or paused) and a bounded
-mailbox of `QuoterMsg` (`Inventory` updates).
+guard actor's `LatestValue[QuoteGuard]` slot (a side widened or paused), with hedging on
+the hedger's `LatestValue[PerSide[bool]]` slot (a side paused while a hedge is in flight,
+SPEC §16), and a bounded mailbox of `QuoterMsg` (`Inventory` updates).
 Outputs: `TargetLadder` on `targets`; a held (empty) ladder with its reason while the feed
 is stale (`is_stale()`, injected) or a price jump is unconfirmed.
-Restart: permanent; state is rebuilt from the next tick and inventory, and the guard slot.
+Restart: permanent; state is rebuilt from the next tick and inventory, and the guard (and
+hedge pause) slots.
 Shutdown: nothing to flush, cancel at once.
 The decisions live in `ddmm.quoting.decide`; this file only waits, calls and sends.
 """
@@ -22,7 +25,7 @@ import structlog
 import trio
 
 from ddmm.domain.market import BookTick
-from ddmm.domain.quotes import Inventory, Ladder, QuoteGuard, QuoteLevel, TargetLadder
+from ddmm.domain.quotes import Inventory, Ladder, PerSide, QuoteGuard, QuoteLevel, TargetLadder
 from ddmm.quoting import decide
 from ddmm.quoting.params import LadderParams, RequotePolicy
 from ddmm.quoting.vol import VolEstimate, sigma_bps_per_sqrt_s
@@ -50,9 +53,11 @@ async def run(
     ladder_log_interval_s: float,
     clock_ns: Callable[[], int],
     observe_tick_to_intent: Callable[[float], None] = lambda seconds: None,
+    hedge_pause: LatestValue[PerSide[bool]] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run until cancelled or the inbox closes."""
+    """Run until cancelled or the inbox closes. Without `hedge_pause` (hedging off) no side
+    is ever paused for a hedge."""
     state = decide.QuoterState()
     tick_taken_s: float | None = None
     """When the newest tick not yet turned into a target was taken from the slot."""
@@ -81,6 +86,14 @@ async def run(
             state = decide.on_guard(state, adjustment)
             wake()
 
+    async def pump_hedge_pause(slot: LatestValue[PerSide[bool]]) -> None:
+        nonlocal state
+        seen = 0
+        while True:
+            seen, paused = await slot.wait_newer(seen)
+            state = decide.on_hedge_pause(state, paused)
+            wake()
+
     async def pump_inbox() -> None:
         nonlocal state
         async for msg in inbox:
@@ -94,6 +107,8 @@ async def run(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(pump_ticks)
         nursery.start_soon(pump_guard)
+        if hedge_pause is not None:
+            nursery.start_soon(pump_hedge_pause, hedge_pause)
         nursery.start_soon(pump_inbox)
         task_status.started()
         while True:

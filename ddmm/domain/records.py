@@ -198,6 +198,12 @@ class FillTotals:
             fees_ada=self.fees_ada + (fill.fee if in_ada else 0),
             fees_ada_usdm=self.fees_ada_usdm + (fill.fee * fill.price if in_ada else 0))
 
+    def plus(self, other: FillTotals) -> FillTotals:
+        """Field-wise sum: the totals of both sets of fills together (the two venues of a
+        hedged day, whose PnL and position count as one)."""
+        return FillTotals(**{field.name: getattr(self, field.name) + getattr(other, field.name)
+                             for field in attrs.fields(FillTotals)})
+
     @classmethod
     def of(cls, fills: Iterable[FillRecord]) -> FillTotals:
         totals = cls()

@@ -4,6 +4,11 @@
 or halted); `check_place` is the gate in front of every new order. Halts that must
 outlive the condition (daily loss, emergency stop) are latched by the caller and passed
 back in as `halt_reasons`.
+
+With hedging on (SPEC §16) there are two venues: the position is the net of both, and the
+hedger's own verdict (`ddmm.hedging.exposure.assess_hedge`) comes in as `hedge` — its halt
+halts, its blocked sides are taken away like a position limit's. Reduce-only may then
+leave no side at all (an unhedgeable fill on either side would add to the exposure).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import attrs
 
 from ddmm.config.schema import RiskConfig
 from ddmm.domain.quotes import Side
+from ddmm.hedging.exposure import HEDGE_OK, HedgeRisk
 
 
 class RiskMode(StrEnum):
@@ -41,7 +47,7 @@ class RiskInputs:
     """Numbers the account actor derives (position and PnL from the fills table)."""
 
     net_position: Decimal
-    """ADA bought − sold since the session started."""
+    """ADA bought − sold since the session started, net of both venues when hedging."""
     ada_total: Decimal
     usdm_total: Decimal
     mid: Decimal | None
@@ -50,6 +56,8 @@ class RiskInputs:
     """Mark-to-market PnL of the current UTC day, in USDM."""
     halt_reasons: tuple[str, ...] = ()
     """Latched halts (emergency stop, daily loss, stale feed, exchange unreachable)."""
+    hedge: HedgeRisk = HEDGE_OK
+    """The hedger's verdict (OK while hedging is off)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -91,8 +99,11 @@ def skew_ada(inputs: RiskInputs) -> Decimal | None:
 
 
 def assess(inputs: RiskInputs, limits: RiskLimits) -> RiskState:
-    """Halt beats reduce-only beats normal; reduce-only keeps only the side that reduces."""
+    """Halt beats reduce-only beats normal; reduce-only keeps only the side that reduces
+    (none, when the limits that fire disagree or hedging blocks both)."""
     halts = list(inputs.halt_reasons)
+    if inputs.hedge.halt_reason is not None:
+        halts.append(inputs.hedge.halt_reason)
     if daily_loss_breached(inputs, limits):
         halts.append(f"daily loss {-inputs.daily_pnl} > max_daily_loss {limits.max_daily_loss}")
     skew = skew_ada(inputs)
@@ -109,6 +120,10 @@ def assess(inputs: RiskInputs, limits: RiskLimits) -> RiskState:
     if abs(skew) > limits.max_skew:
         allowed.discard("buy" if skew > 0 else "sell")
         reasons.append(f"inventory skew {skew:.2f} ADA beyond max_skew {limits.max_skew}")
+    if inputs.hedge.blocked_sides:
+        allowed -= inputs.hedge.blocked_sides
+        reasons.append(inputs.hedge.reason or "hedging blocks "
+                       + " and ".join(sorted(inputs.hedge.blocked_sides)))
     if not reasons:
         return RiskState(mode=RiskMode.NORMAL, allowed_sides=BOTH_SIDES, reasons=())
     return RiskState(
@@ -120,6 +135,8 @@ def check_place(state: RiskState, side: Side, live_and_pending: int, limits: Ris
     """May one more order on `side` be placed? `live_and_pending` counts live + in-flight."""
     if state.halted:
         return Verdict(False, "halted: " + "; ".join(state.reasons))
+    if not state.allowed_sides:
+        return Verdict(False, "reduce-only, no side allowed: " + "; ".join(state.reasons))
     if side not in state.allowed_sides:
         return Verdict(False, f"reduce-only, {side} not allowed: " + "; ".join(state.reasons))
     if live_and_pending >= limits.max_open_orders:

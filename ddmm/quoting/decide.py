@@ -1,9 +1,9 @@
 """The quoter's decisions, pure: which ticks to trust, when to hold, when to emit a target.
 
-The quoter actor keeps a `QuoterState`, feeds it ticks, inventory and the quote guard's
-adjustment with `on_tick`, `on_inventory` and `on_guard`, and asks `evaluate` for the
-`TargetLadder` to send, if any. Time and the feed's staleness come in as arguments; the vol
-estimator's clock is the ticks' `recv_ns`.
+The quoter actor keeps a `QuoterState`, feeds it ticks, inventory, the quote guard's
+adjustment and the hedger's paused sides with `on_tick`, `on_inventory`, `on_guard` and
+`on_hedge_pause`, and asks `evaluate` for the `TargetLadder` to send, if any. Time and the
+feed's staleness come in as arguments; the vol estimator's clock is the ticks' `recv_ns`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,16 @@ import attrs
 
 from ddmm.domain.market import BookTick
 from ddmm.domain.money import BPS
-from ddmm.domain.quotes import NO_GUARD, Inventory, Ladder, QuoteGuard, TargetLadder
+from ddmm.domain.quotes import (
+    NO_GUARD,
+    Inventory,
+    Ladder,
+    PerSide,
+    QuoteGuard,
+    SideGuard,
+    TargetLadder,
+)
+from ddmm.hedging.exposure import NOT_PAUSED
 from ddmm.quoting.ladder import build_ladder
 from ddmm.quoting.params import LadderParams, RequotePolicy
 from ddmm.quoting.requote import RequoteMark, requote_due
@@ -26,7 +35,8 @@ from ddmm.quoting.vol import VolEstimate, VolParams, observe, spread_scale
 class QuoterState:
     """`book` is the last trusted tick; `suspect` a jump waiting for a second tick;
     `vol` the σ estimate over the trusted ticks (None while vol scaling is off); `guard` the
-    quote guard's latest adjustment; `built` the last ladder built and the inputs it was
+    quote guard's latest adjustment; `hedge_pause` the sides the hedger pauses while a
+    hedge is in flight (SPEC §16); `built` the last ladder built and the inputs it was
     built from."""
 
     book: BookTick | None = None
@@ -34,6 +44,7 @@ class QuoterState:
     inventory: Inventory | None = None
     vol: VolEstimate | None = None
     guard: QuoteGuard = NO_GUARD
+    hedge_pause: PerSide[bool] = NOT_PAUSED
     mark: RequoteMark | None = None
     built: tuple[LadderInputs, Ladder] | None = None
 
@@ -42,9 +53,9 @@ LadderInputs = tuple[
     Decimal, Decimal, tuple[Decimal, Decimal] | None, Inventory, Ratio, QuoteGuard]
 """Everything `build_ladder` reads besides the params: the best bid and ask, the touch sizes
 (only with the microprice anchor, None otherwise), the inventory, the spread scale and the
-quote guard's adjustment. Most ticks change only the sizes at the touch (or move less than
-our tick once rescaled), so the ladder of the same inputs is reused instead of rebuilt
-(`_ladder`)."""
+quote guard's adjustment with the hedger's pauses folded in (`effective_guard`). Most ticks
+change only the sizes at the touch (or move less than our tick once rescaled), so the ladder
+of the same inputs is reused instead of rebuilt (`_ladder`)."""
 
 
 def _jump_bps(a: BookTick, b: BookTick) -> Decimal:
@@ -79,6 +90,21 @@ def on_inventory(state: QuoterState, inventory: Inventory) -> QuoterState:
 def on_guard(state: QuoterState, guard: QuoteGuard) -> QuoterState:
     """The quote guard's new adjustment: the next ladder is built with it."""
     return attrs.evolve(state, guard=guard)
+
+
+def on_hedge_pause(state: QuoterState, paused: PerSide[bool]) -> QuoterState:
+    """The hedger's paused sides: the next ladder has no levels on them."""
+    return attrs.evolve(state, hedge_pause=paused)
+
+
+def effective_guard(state: QuoterState) -> QuoteGuard:
+    """The guard the ladder is built with: a side is paused when the quote guard or the
+    hedger pauses it (its widening is kept, for when it resumes)."""
+    def side(guard: SideGuard, hedge_paused: bool) -> SideGuard:
+        return attrs.evolve(guard, paused=True) if hedge_paused else guard
+
+    return PerSide(side(state.guard.buy, state.hedge_pause.buy),
+                   side(state.guard.sell, state.hedge_pause.sell))
 
 
 def hold_reason(state: QuoterState, stale: bool) -> str | None:
@@ -130,11 +156,12 @@ def evaluate(
 
 def _ladder(state: QuoterState, book: BookTick, inventory: Inventory,
             params: LadderParams, scale: Ratio) -> tuple[Ladder, QuoterState]:
-    """The ladder for `book`, `inventory`, `scale` and the guard, built once per distinct
-    input."""
+    """The ladder for `book`, `inventory`, `scale` and the guard with the hedger's pauses,
+    built once per distinct input."""
     sizes = (book.bid_qty, book.ask_qty) if params.anchor == "microprice" else None
-    inputs = (book.bid, book.ask, sizes, inventory, scale, state.guard)
+    guard = effective_guard(state)
+    inputs = (book.bid, book.ask, sizes, inventory, scale, guard)
     if state.built is not None and state.built[0] == inputs:
         return state.built[1], state
-    ladder = build_ladder(book, inventory, params, spread_scale=scale, guard=state.guard)
+    ladder = build_ladder(book, inventory, params, spread_scale=scale, guard=guard)
     return ladder, attrs.evolve(state, built=(inputs, ladder))

@@ -88,6 +88,9 @@ class FakeDb:
         self.orders: dict[str, OrderRecord] = {}
         self.events: list[Event] = []
         self.fill_rows: dict[str, FillRecord] = {}
+        self.hedge_fill_rows: dict[str, FillRecord] = {}
+        """The Binance hedge fills (shaped as fills, as the real table's reader shapes them)."""
+        self.hedge_reads = 0
         self.balances: list[BalanceRecord] = []
         self.risk_events: list[RiskEventRecord] = []
         self.session: RiskEventRecord | None = None
@@ -222,6 +225,12 @@ class FakeDb:
         await self._io()
         return FillTotals.of(f for f in self.fill_rows.values()
                              if day_start_ms <= f.ts_ms < day_start_ms + DAY_MS)
+
+    async def hedge_totals(self, since_ms: int, until_ms: int) -> FillTotals:
+        await self._io()
+        self.hedge_reads += 1
+        return FillTotals.of(f for f in self.hedge_fill_rows.values()
+                             if since_ms <= f.ts_ms < until_ms)
 
     async def fill_count(self, since_ms: int | None = None) -> int:
         await self._io()

@@ -7,6 +7,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ddmm.hedging.exposure import HedgeRisk
 from ddmm.oms.risk import RiskInputs, RiskLimits, RiskMode, assess, check_place, skew_ada
 
 LIMITS = RiskLimits(max_position=Decimal(5000), max_skew=Decimal(2000), max_open_orders=50,
@@ -52,6 +53,52 @@ def test_daily_loss_halts_and_missing_mid_fails_closed() -> None:
 def test_max_open_orders_counts_live_and_pending() -> None:
     verdict = check_place(assess(_inputs(), LIMITS), "buy", 50, LIMITS)
     assert not verdict.allowed and "max_open_orders" in (verdict.reason or "")
+
+
+def test_a_hedge_halt_halts_alongside_the_other_reasons() -> None:
+    hedge = HedgeRisk(halt_reason="hedging failing for 60 s: -2010")
+    state = assess(_inputs(hedge=hedge, halt_reasons=("emergency stop",)), LIMITS)
+    assert state.halted and state.allowed_sides == frozenset()
+    assert state.reasons == ("emergency stop", "hedging failing for 60 s: -2010")
+    assert check_place(state, "sell", 0, LIMITS).reason == (
+        "halted: emergency stop; hedging failing for 60 s: -2010")
+
+
+def test_a_side_hedging_blocks_is_reduce_only_with_the_hedge_reason() -> None:
+    hedge = HedgeRisk(blocked_sides=frozenset({"buy"}), reason="unhedged 600 ADA beyond 500")
+    state = assess(_inputs(hedge=hedge), LIMITS)
+    assert state.mode is RiskMode.REDUCE_ONLY
+    assert state.allowed_sides == frozenset({"sell"})
+    assert state.reasons == ("unhedged 600 ADA beyond 500",)
+    assert check_place(state, "buy", 0, LIMITS).reason == (
+        "reduce-only, buy not allowed: unhedged 600 ADA beyond 500")
+    assert check_place(state, "sell", 0, LIMITS).allowed
+
+
+def test_hedging_and_position_limits_together_can_leave_no_side() -> None:
+    # Long beyond max_position (only sells reduce it) while the hedger blocks sells.
+    hedge = HedgeRisk(blocked_sides=frozenset({"sell"}), reason="hedging failing: -1021")
+    state = assess(_inputs(net_position=Decimal(5001), hedge=hedge), LIMITS)
+    assert state.mode is RiskMode.REDUCE_ONLY and state.allowed_sides == frozenset()
+    assert state.reasons == ("position 5001 beyond max_position 5000", "hedging failing: -1021")
+    for side in ("buy", "sell"):
+        verdict = check_place(state, side, 0, LIMITS)  # type: ignore[arg-type]
+        assert not verdict.allowed
+        assert verdict.reason == ("reduce-only, no side allowed: position 5001 beyond"
+                                  " max_position 5000; hedging failing: -1021")
+
+
+def test_hedging_blocking_both_sides_is_reduce_only_with_nothing_allowed() -> None:
+    hedge = HedgeRisk(blocked_sides=frozenset({"buy", "sell"}), reason="hedger not started")
+    state = assess(_inputs(hedge=hedge), LIMITS)
+    assert (state.mode, state.allowed_sides) == (RiskMode.REDUCE_ONLY, frozenset())
+    assert check_place(state, "buy", 0, LIMITS).reason == (
+        "reduce-only, no side allowed: hedger not started")
+
+
+def test_a_blocked_side_without_a_reason_still_says_why() -> None:
+    state = assess(_inputs(hedge=HedgeRisk(blocked_sides=frozenset({"sell"}))), LIMITS)
+    assert state.reasons == ("hedging blocks sell",)
 
 
 @given(
