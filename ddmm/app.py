@@ -2,7 +2,8 @@
 
 Paper mode needs no internet: the Binance feed comes from the loopback fake server
 (recorded replay or synthetic walk) and, unless an exchange URL is configured, DeltaDeFi
-is the project's simulator started in-process on loopback. Those stand-ins for the
+is the project's simulator started in-process on loopback; so is the Binance hedge venue
+(`ddmm.hedge_venue`) when hedging is on with `venue: sim`. Those stand-ins for the
 outside world live outside the supervision tree; the tree (`ddmm.wiring`) holds only the
 bot's actors. Whatever ends the run, the root's safe stop cancels every open order.
 """
@@ -10,11 +11,13 @@ bot's actors. Whatever ends the run, the root's safe stop cancels every open ord
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import attrs
@@ -22,10 +25,12 @@ import structlog
 import trio
 
 from ddmm.config import Config, Secret
+from ddmm.config.load import read_dotenv
 from ddmm.domain.market import BookTick
 from ddmm.exchange.account_stream import WS_URLS
 from ddmm.exchange.session import ExchangeSession, open_session
 from ddmm.feeds.fake_server import serve_locally
+from ddmm.hedge_venue import open_hedge_venue
 from ddmm.logging import SecretRedactor, configure_logging
 from ddmm.ops.metrics import BotMetrics
 from ddmm.runtime.latest import LatestValue
@@ -99,7 +104,9 @@ async def run_app(config: Config, *, stop: trio.Event | None = None,
     stop = trio.Event() if stop is None else stop
     ticks: LatestValue[BookTick] = LatestValue()
     async with trio.open_nursery() as outside, feed_url(config) as url, \
-            exchange_config(config, ticks, redactor, clock_ms) as trading:
+            exchange_config(config, ticks, redactor, clock_ms) as trading, \
+            open_hedge_venue(config, clock_ms=clock_ms, environ=_environ(), reference=ticks,
+                             redactor=redactor) as hedge:
         outside.start_soon(set_on_signals, stop)
         metrics = BotMetrics()
         session = await open_session(trading.exchange, rng=random.Random(config.supervisor.seed),
@@ -108,12 +115,18 @@ async def run_app(config: Config, *, stop: trio.Event | None = None,
         if trading.mode in ("live", "shadow"):
             await _log_live_start(trading, session)
         try:
-            code = await run_tree(Wiring(trading, session, ticks, url, clock_ms, metrics), stop)
+            code = await run_tree(Wiring(trading, session, ticks, url, clock_ms, metrics,
+                                         hedge=hedge), stop)
         finally:
             with trio.CancelScope(shield=True):
                 await session.client.aclose()
         outside.cancel_scope.cancel()
     return code
+
+
+def _environ() -> dict[str, str]:
+    """The environment as the config saw it: .env entries, real variables winning."""
+    return {**read_dotenv(Path(".env")), **os.environ}
 
 
 async def _log_live_start(config: Config, session: ExchangeSession) -> None:

@@ -27,6 +27,7 @@ from ddmm.actors import (
     executor,
     feed_watch,
     guard,
+    hedger,
     oms,
     outbox,
     quoter,
@@ -40,12 +41,14 @@ from ddmm.actors.reporter import Snapshot, feed_snapshot, merged, run_reporter, 
 from ddmm.config import Config
 from ddmm.domain.market import BookTick
 from ddmm.domain.orders import Order
-from ddmm.domain.quotes import QuoteGuard
+from ddmm.domain.quotes import PerSide, QuoteGuard
 from ddmm.errors import PersistenceError
 from ddmm.exchange.account_stream import AccountStream
 from ddmm.exchange.session import ExchangeSession
 from ddmm.faults import fault_point, raise_point
 from ddmm.feeds.status import FeedStatus
+from ddmm.hedge_venue import HedgeVenue
+from ddmm.hedging.exposure import HedgeLimits, HedgeStatus
 from ddmm.oms import inbox
 from ddmm.oms.messages import ExecutorMsg, LimiterMsg
 from ddmm.oms.risk import RiskLimits
@@ -88,11 +91,15 @@ class Wiring:
 
     def __init__(self, config: Config, session: ExchangeSession,
                  ticks: LatestValue[BookTick], url: str, clock_ms: Callable[[], int],
-                 metrics: BotMetrics, connect_ws: ConnectWebSocket = connect_over_tcp) -> None:
+                 metrics: BotMetrics, connect_ws: ConnectWebSocket = connect_over_tcp,
+                 hedge: HedgeVenue | None = None) -> None:
         self.config, self.session, self.ticks, self.url = config, session, ticks, url
         self.connect_ws = connect_ws
         """How the feed and the account stream open their WebSockets (in-process in a
         backtest)."""
+        self.hedge = hedge if config.mode != "shadow" else None
+        """Where fills are offset on Binance; None when hedging is off (and in shadow
+        mode, which trades nothing, so has nothing to offset)."""
         self.backtest = config.mode == "backtest"
         self._local_ids = random.Random(f"{config.supervisor.seed}-local-ids")
         self.metrics = metrics
@@ -110,6 +117,10 @@ class Wiring:
         self.account_status: LatestValue[account_actor.AccountStatus] = LatestValue()
         self.guard_status: LatestValue[GuardStatus] = LatestValue()
         self.quote_guard: LatestValue[QuoteGuard] = LatestValue()
+        self.hedge_status: LatestValue[HedgeStatus] = LatestValue()
+        self.hedge_pause: LatestValue[PerSide[bool]] = LatestValue()
+        """The hedger's status (for risk) and paused sides (for the quoter); read only
+        while hedging."""
         limiter_size = oms.limiter_mailbox_size(config.risk.max_open_orders)
         self.oms_send, self.oms_recv = trio.open_memory_channel[inbox.OmsMsg](MAILBOX)
         self.limiter_send, self.limiter_recv = trio.open_memory_channel[LimiterMsg](limiter_size)
@@ -118,6 +129,8 @@ class Wiring:
         self.account_send, self.account_recv = trio.open_memory_channel[
             account_inbox.AccountMsg](MAILBOX)
         self.guard_send, self.guard_recv = trio.open_memory_channel[guard.GuardMsg](MAILBOX)
+        self.hedger_send, self.hedger_recv = trio.open_memory_channel[hedger.HedgerMsg](
+            MAILBOX)
 
     def root_started(self, handle: SupervisorHandle) -> None:
         """The root is up: keep its handle and log the whole tree, once."""
@@ -149,6 +162,8 @@ class Wiring:
         # Last, so their restarts restart nothing else; they need the database only.
         watchers = [ChildSpec("guard", self._start_guard),
                     ChildSpec("feed_watch", self._start_feed_watch)]
+        if self.hedge is not None:
+            watchers.append(ChildSpec("hedger", self._start_hedger))
         if self.config.mode == "shadow":
             # Read-only: no limiter, executor, outbox or reconciler (its orphan sweep
             # cancels); the shadow actor decides in the OMS's place and records.
@@ -187,7 +202,8 @@ class Wiring:
                 max_jump_bps=Decimal(c.feed.max_jump_bps),
                 ladder_log_interval_s=c.ops.ladder_log_interval_s,
                 clock_ns=lambda: self.clock_ms() * 1_000_000,
-                observe_tick_to_intent=self.metrics.tick_to_intent.observe)),
+                observe_tick_to_intent=self.metrics.tick_to_intent.observe,
+                hedge_pause=self.hedge_pause if self.hedge is not None else None)),
         ]
 
     def _ops(self) -> list[ChildSpec]:
@@ -266,8 +282,8 @@ class Wiring:
 
     def _fills_changed(self) -> None:
         """A fill was recorded: the account re-checks position and PnL at once, the guard
-        reads the new fills."""
-        for mailbox in (self.account_send, self.guard_send):
+        and the hedger read the new fills."""
+        for mailbox in (self.account_send, self.guard_send, self.hedger_send):
             try:
                 mailbox.send_nowait(account_inbox.FillsChanged())
             except trio.WouldBlock:
@@ -303,11 +319,17 @@ class Wiring:
 
     async def _start_account(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None
+        hedging = self.config.hedge
+        enabled = self.hedge is not None
         account = account_actor.Account(
             db=self.db, ticks=self.ticks, limits=self.limits,
             quoter=self.quoter_send, oms=self.oms_send, clock_ms=self.clock_ms,
             base_asset=self.session.rules.base_asset,
-            quote_asset=self.session.rules.quote_asset, status=self.account_status)
+            quote_asset=self.session.rules.quote_asset, status=self.account_status,
+            hedge=self.hedge_status if enabled else None,
+            hedge_limits=HedgeLimits(
+                max_unhedged_ada=hedging.max_unhedged_ada,
+                failure_halt_ms=int(hedging.failure_halt_s * 1000)) if enabled else None)
         await account_actor.run(account, self.account_recv, task_status=task_status)
 
     async def _start_guard(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -316,6 +338,26 @@ class Wiring:
                             params=quote_params.guard_params_from_config(self.config.quote),
                             guard=self.quote_guard, status=self.guard_status)
         await guard.run(actor, self.guard_recv, task_status=task_status)
+
+    async def _start_hedger(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.db is not None and self.hedge is not None
+        c = self.config.hedge
+
+        def risk_changed() -> None:
+            try:
+                self.account_send.send_nowait(account_inbox.FillsChanged())
+            except trio.WouldBlock:
+                log.debug("hedge_change_coalesced")  # the account re-checks every second
+
+        actor = hedger.Hedger(
+            db=self.db, client=self.hedge.client, symbol=self.hedge.symbol, ticks=self.ticks,
+            is_stale=self._feed_stale, max_slippage_bps=c.max_slippage_bps,
+            clock_ms=self.clock_ms,
+            backoff=hedger.default_backoff(c.retry_initial_s, c.retry_max_s,
+                                           self.config.supervisor.seed),
+            status=self.hedge_status, pause=self.hedge_pause, notify=risk_changed,
+            fault=fault_point)
+        await hedger.run(actor, self.hedger_recv, task_status=task_status)
 
     async def _start_feed_watch(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None
@@ -360,7 +402,7 @@ class Wiring:
         """Orders, the account (figures named for their windows, as `ddmm status` names
         them) and the quote guard: the status line and the ops endpoint, besides the feed."""
         return [self.order_snapshot, status_snapshot(self.account_status),
-                status_snapshot(self.guard_status)]
+                status_snapshot(self.guard_status), status_snapshot(self.hedge_status)]
 
     def order_snapshot(self) -> dict[str, Any]:
         """The OMS's published status and the tree's restarts, for the status line."""

@@ -65,6 +65,9 @@ UNKNOWN_MARGIN_MS = 2000
 the error of our estimate of Binance's clock."""
 QUERY_INTERVAL_S = 1.0
 """How often an unsettled hedge is queried (a query weighs 4 of the minute's 6000)."""
+RECHECK_S = 1.0
+"""How often ADA left unhedged (a partial fill's rest, a net too small or waiting for a
+fresh book) is planned again without a new fill: the book moves, so may the plan."""
 
 log = structlog.get_logger(actor="hedger")
 
@@ -135,8 +138,11 @@ class Hedger:
         """How long until `step` has something to do without a new fill."""
         if self._unknown_since:
             return QUERY_INTERVAL_S
-        due = self._retry_at - trio.current_time()
-        return max(0.0, due) if due > 0 else math.inf
+        retry_in = self._retry_at - trio.current_time()
+        status = self._status.peek()
+        if status is not None and status.unhedged_ada != 0:
+            return max(RECHECK_S, retry_in)
+        return max(0.0, retry_in) if retry_in > 0 else math.inf
 
     async def step(self) -> None:
         """Settle what is unsettled, else hedge what is due; publish the result."""

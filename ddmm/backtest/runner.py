@@ -11,6 +11,8 @@ a thread:
   (`ddmm.runtime.memory_network`), served by the simulator's stream hub and the fake
   Binance server's own handlers;
 - persistence runs in the event loop (`ddmm.persistence.inloop`) on the run's database;
+- with hedging on, the hedge venue is the Binance simulator's app behind another
+  `httpx.ASGITransport` (`ddmm.hedge_venue`), its book moved by the replay;
 - the operator's stop file and ops port are left out of the tree (mode `backtest`).
 
 The replay (`_play`) drives both sides of the market at each frame's time: the simulator's
@@ -50,6 +52,7 @@ from ddmm.feeds.fake_server import FakeBinance
 from ddmm.feeds.parse import parse_frame
 from ddmm.feeds.sources import Frame
 from ddmm.feeds.tape import TapeTrade
+from ddmm.hedge_venue import HedgeVenue, open_hedge_venue
 from ddmm.ops.metrics import BotMetrics
 from ddmm.runtime.latest import LatestValue
 from ddmm.runtime.memory_network import MemoryNetwork
@@ -187,12 +190,15 @@ async def _backtest(config: Config, market: Market, progress: Progress | None,
         session = await open_session(
             trading.exchange, rng=random.Random(config.supervisor.seed),
             transport=httpx.ASGITransport(app=create_app(sim.runtime)))
-        wiring = Wiring(trading, session, LatestValue(), fake.url, clock_ms, BotMetrics(),
-                        connect_ws=network.connect)
-        outside.start_soon(partial(_play, market, sim, fake, config.feed.max_frame_bytes,
-                                   clock_ms, reference, stop, progress))
         try:
-            code = await run_tree(wiring, stop)
+            async with open_hedge_venue(config, clock_ms=clock_ms, environ={},
+                                        in_process=True) as hedge:
+                wiring = Wiring(trading, session, LatestValue(), fake.url, clock_ms,
+                                BotMetrics(), connect_ws=network.connect, hedge=hedge)
+                outside.start_soon(partial(_play, market, sim, hedge, fake,
+                                           config.feed.max_frame_bytes, clock_ms, reference,
+                                           stop, progress))
+                code = await run_tree(wiring, stop)
         finally:
             with trio.CancelScope(shield=True):
                 await session.client.aclose()
@@ -230,10 +236,11 @@ def _pointed_at(config: Config, sim: SimHandle) -> Config:
     return attrs.evolve(config, exchange=exchange)
 
 
-async def _play(market: Market, sim: SimHandle, fake: FakeBinance, max_frame_bytes: int,
-                clock_ms: Callable[[], int], reference: _Reference, stop: trio.Event,
-                progress: Progress | None) -> None:
-    """Replay the market once the bot listens, then ask it to stop."""
+async def _play(market: Market, sim: SimHandle, hedge: HedgeVenue | None, fake: FakeBinance,
+                max_frame_bytes: int, clock_ms: Callable[[], int], reference: _Reference,
+                stop: trio.Event, progress: Progress | None) -> None:
+    """Replay the market once the bot listens, then ask it to stop. Each tick moves the
+    hedge venue's book too (with the DeltaDeFi simulator's, before the bot's feed)."""
     # Polled: neither server signals a new client, and in virtual time a poll costs one jump.
     while not (fake.client_count and sim.runtime.hub.clients("account")):  # noqa: ASYNC110
         await trio.sleep(READY_POLL_S)
@@ -247,6 +254,8 @@ async def _play(market: Market, sim: SimHandle, fake: FakeBinance, max_frame_byt
         tick = parse_frame(event, recv_ns, max_frame_bytes)
         if isinstance(tick, BookTick):
             sim.runtime.on_tick(tick)
+            if hedge is not None:
+                hedge.on_reference(tick)
             reference.add(ReferencePoint(clock_ms(), tick.bid, tick.ask, tick.bid_qty,
                                          tick.ask_qty))
         fake.publish(event)

@@ -248,6 +248,10 @@ class HedgeSimConfig:
 
     latency_ms: int = attrs.field(default=50, validator=_nonneg)
     """Delay before the simulator answers each request."""
+    min_touch_qty: Decimal = attrs.field(default=Decimal("20000"), validator=_nonneg)
+    """Each side of the mirrored touch holds at least this much ADA. The recorded books
+    are ETH and BTC, whose sizes (a few coins) mean nothing in ADA; ADAUSDT's touch
+    usually holds tens of thousands of ADA, so a hedge of our size fills at the touch."""
     depth_levels: int = attrs.field(default=5, validator=_between(0, 100))
     """Levels behind the reference touch, each as deep as the touch: a hedge larger than
     the touch walks them."""
@@ -267,6 +271,9 @@ class HedgeConfig:
     venue: HedgeVenue = "sim"
     """`sim`: the embedded simulator, no credentials; `testnet`/`production`: Binance,
     with BINANCE_API_KEY and BINANCE_API_SECRET (or BINANCE_ED25519_KEY_FILE)."""
+    rest_url: str | None = None
+    """With `venue: sim`, a simulator already serving there (`ddmm sim-binance`) instead
+    of an embedded one."""
     symbol: str = "ADAUSDT"
     max_slippage_bps: Decimal = attrs.field(default=Decimal("10"), validator=_nonneg)
     """The IOC limit: the touch plus (buy) or minus (sell) this much."""

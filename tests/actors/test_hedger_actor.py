@@ -18,7 +18,8 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from ddmm.actors.hedger import Hedger, default_backoff
+from ddmm.actors.account_inbox import FillsChanged
+from ddmm.actors.hedger import RECHECK_S, Hedger, default_backoff, run
 from ddmm.config.schema import PersistenceConfig
 from ddmm.config.secret import Secret
 from ddmm.domain.market import BookTick
@@ -270,3 +271,20 @@ def _risk_events(rig: Rig) -> list[str]:
         rows = conn.execute("SELECT kind FROM risk_events WHERE kind LIKE 'hedge%'"
                             " ORDER BY id").fetchall()
     return [kind for (kind,) in rows]
+
+
+async def test_the_actor_hedges_a_partial_rest_again_without_a_new_fill(
+        rig: Rig, autojump_clock: MockClock) -> None:
+    rig.book("0.4500", "0.4501", qty="30")
+    hedger = rig.hedger()
+    inbox_send, inbox_recv = trio.open_memory_channel[FillsChanged](4)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(run, hedger, inbox_recv)
+        await rig.deltadefi_fill("buy", "45")
+        await inbox_send.send(FillsChanged())
+        await trio.sleep(0.5)
+        assert [o[2] for o in rig.orders()] == [D(30)]
+        rig.book("0.4500", "0.4501", qty="30")  # the book refills; no fill, no message
+        await trio.sleep(RECHECK_S + 0.5)
+        assert [o[2] for o in rig.orders()] == [D(30), D(15)]
+        nursery.cancel_scope.cancel()
