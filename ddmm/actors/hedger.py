@@ -24,7 +24,9 @@ timeout, a 5XX, a crash — the intent stays `pending` and is settled by queryin
 by its client id, never by sending again; the order is void only when Binance does not
 know it after the request could no longer be accepted (its `recvWindow` has passed).
 Only one hedge is in flight at a time, and nothing new is sent while one is unsettled.
-Restart: permanent; `load` treats every pending intent as unknown and queries it first.
+Restart: permanent; `load` treats every pending intent as unknown and queries it first;
+once they are settled, the account's open orders and recent trades on Binance are
+compared with ours (`_reconcile`).
 Shutdown budget: immediate (each step is stored before the next request).
 """
 
@@ -65,6 +67,8 @@ UNKNOWN_MARGIN_MS = 2000
 the error of our estimate of Binance's clock."""
 QUERY_INTERVAL_S = 1.0
 """How often an unsettled hedge is queried (a query weighs 4 of the minute's 6000)."""
+RECONCILE_TRADES = 500
+"""The account's most recent Binance trades compared with ours at start-up."""
 RECHECK_S = 1.0
 """How often ADA left unhedged (a partial fill's rest, a net too small or waiting for a
 fresh book) is planned again without a new fill: the book moves, so may the plan."""
@@ -85,6 +89,8 @@ class HedgeVenueClient(Protocol):
                         client_order_id: str) -> wire.PlacedOrder: ...
 
     async def query_order(self, symbol: str, client_order_id: str) -> wire.OrderState: ...
+
+    async def open_orders(self, symbol: str) -> tuple[wire.OrderState, ...]: ...
 
     async def my_trades(self, symbol: str, *, from_id: int | None = None,
                         order_id: int | None = None, limit: int = 500
@@ -123,6 +129,7 @@ class Hedger:
         self._failing_since_ms: int | None = None
         self._last_error: str | None = None
         self._done = 0
+        self._reconciled = False
 
     async def load(self) -> None:
         """Start the fills cursor and treat every pending intent as unknown: a crashed
@@ -150,8 +157,32 @@ class Hedger:
         if self._unknown_since:
             await self._settle_unknown()
         elif trio.current_time() >= self._retry_at:
+            if not self._reconciled:
+                await self._reconcile()
             await self._hedge_due()
         await self._publish()
+
+    async def _reconcile(self) -> None:
+        """Once our own orders are all settled after a start: compare the account's open
+        orders and recent trades on Binance with ours. A hedge never rests (IOC), so an
+        open order, or a trade not in our records, is someone else's (an operator
+        trading by hand on the hedge account): logged loudly, not touched."""
+        try:
+            resting = await self._client.open_orders(self._symbol)
+            trades = await self._client.my_trades(self._symbol, limit=RECONCILE_TRADES)
+        except BinanceError as exc:
+            await self._failed("reconcile", exc)
+            return
+        known = await self._db.known_hedge_trades(str(t.trade_id) for t in trades)
+        foreign = [t for t in trades if str(t.trade_id) not in known]
+        self._reconciled = True
+        if resting or foreign:
+            log.warning("binance_account_not_ours", open_orders=len(resting),
+                        foreign_trades=len(foreign),
+                        foreign_net_ada=str(sum((t.qty if t.is_buyer else -t.qty
+                                                 for t in foreign), Decimal(0))))
+        else:
+            log.info("binance_reconciled", recent_trades=len(trades))
 
     # --- sending ------------------------------------------------------------------------
 

@@ -175,6 +175,10 @@ class Persistence:
         return await self._db.submit(functools.partial(hedge_queries.hedge_fills,
                                                        since_ms=since_ms))
 
+    async def known_hedge_trades(self, trade_ids: Iterable[str]) -> set[str]:
+        return await self._db.submit(functools.partial(hedge_queries.known_hedge_trades,
+                                                       trade_ids=tuple(trade_ids)))
+
     async def hedge_totals(self, since_ms: int, until_ms: int) -> FillTotals:
         """The Binance fills' totals over [since_ms, until_ms)."""
         return await self._db.submit(functools.partial(hedge_queries.hedge_totals,

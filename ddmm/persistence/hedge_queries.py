@@ -158,6 +158,14 @@ def hedge_fills(conn: sqlite3.Connection, since_ms: int = 0) -> list[FillRecord]
             in rows]
 
 
+def known_hedge_trades(conn: sqlite3.Connection, trade_ids: Iterable[str]) -> set[str]:
+    """Which of `trade_ids` are stored Binance fills."""
+    ids = list(trade_ids)
+    rows = conn.execute(f"SELECT trade_id FROM binance_fills WHERE trade_id IN"
+                        f" ({','.join('?' * len(ids))})", ids).fetchall() if ids else []
+    return {trade_id for (trade_id,) in rows}
+
+
 def hedge_totals(conn: sqlite3.Connection, since_ms: int, until_ms: int) -> FillTotals:
     """The Binance fills' totals over [since_ms, until_ms): the hedges are few (one per
     batch of DeltaDeFi fills), so they are summed rather than kept running."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import attrs
 import httpx
 import pytest
+import structlog.testing
 import trio
 from trio.testing import MockClock
 
@@ -288,3 +289,19 @@ async def test_the_actor_hedges_a_partial_rest_again_without_a_new_fill(
         await trio.sleep(RECHECK_S + 0.5)
         assert [o[2] for o in rig.orders()] == [D(30), D(15)]
         nursery.cancel_scope.cancel()
+
+
+async def test_start_up_reports_binance_trades_that_are_not_ours(
+        rig: Rig, autojump_clock: MockClock) -> None:
+    await rig.client.place_ioc(SYMBOL, "buy", D(20), D("0.4505"), "manual-trade-1")
+    hedger = rig.hedger()
+    await hedger.load()
+    await rig.deltadefi_fill("sell", "30")
+    with structlog.testing.capture_logs() as logs:
+        await hedger.step()
+    [report] = [e for e in logs if e["event"] == "binance_account_not_ours"]
+    assert (report["foreign_trades"], D(report["foreign_net_ada"])) == (1, D(20))
+    assert [o[2] for o in rig.orders()] == [D(20), D(30)]  # ours still went out
+    with structlog.testing.capture_logs() as logs:
+        await hedger.step()
+    assert not [e for e in logs if e["event"].startswith("binance_")]  # once per start
