@@ -7,7 +7,9 @@ A trader's first live minutes are the riskiest of the bot's life. Before a live 
 this refuses, in one line naming the setting to change, every combination that would
 trade real orders on prices that are not the live Binance stream (a recording, a
 synthetic walk, a local fake server), and mainnet without an explicit `--mainnet` on the
-command line. Pure: the command line passes in what it was given.
+command line, and hedging on a venue that does not match the network (the simulator, or
+Binance production for staging fills and testnet for mainnet ones). Pure: the command
+line passes in what it was given.
 """
 
 from __future__ import annotations
@@ -54,3 +56,20 @@ def check_live_start(config: Config, *, mainnet_flag: bool, allow_local_feed: bo
     if network != "mainnet" and mainnet_flag:
         raise ConfigError(f"--mainnet given but exchange.network is {network!r}; "
                           "set exchange.network=mainnet or drop --mainnet")
+    _check_hedge_venue(config)
+
+
+HEDGE_VENUE_FOR_NETWORK = {"mainnet": "production", "staging": "testnet"}
+"""Real fills are hedged on real Binance, test fills on Binance's testnet: the other
+pairings leave real fills unhedged, or spend real money offsetting test fills."""
+
+
+def _check_hedge_venue(config: Config) -> None:
+    hedge = config.hedge
+    if not hedge.enabled:
+        return
+    wanted = HEDGE_VENUE_FOR_NETWORK[config.exchange.network]
+    if hedge.venue != wanted:
+        raise ConfigError(f"hedge.venue: live fills on {config.exchange.network} are hedged "
+                          f"on Binance {wanted}, not {hedge.venue!r}; set hedge.venue="
+                          f"{wanted} or hedge.enabled=false")

@@ -25,6 +25,10 @@ def live(*overrides: str) -> Config:
     ([*LIVE_FEED, "feed.url=wss://binance.com.evil.example/ws/x"], False, "feed.url"),
     ([*LIVE_FEED, "exchange.network=mainnet"], False, "exchange.network"),
     (LIVE_FEED, True, "--mainnet"),                                  # flag without mainnet
+    ([*LIVE_FEED, "hedge.enabled=true"], False, "hedge.venue"),      # the simulator
+    ([*LIVE_FEED, "hedge.enabled=true", "hedge.venue=production"], False, "hedge.venue"),
+    ([*LIVE_FEED, "exchange.network=mainnet", "hedge.enabled=true", "hedge.venue=testnet"],
+     True, "hedge.venue"),
 ])
 def test_each_unsafe_live_start_is_refused_in_one_line_naming_the_setting(
         overrides: list[str], mainnet: bool, setting: str) -> None:
@@ -38,6 +42,9 @@ def test_each_unsafe_live_start_is_refused_in_one_line_naming_the_setting(
     (LIVE_FEED, False),                                                  # staging
     ([*LIVE_FEED, "exchange.network=mainnet"], True),                    # mainnet, confirmed
     ([*LIVE_FEED, "feed.url=wss://data-stream.binance.vision/ws/adausdt@bookTicker"], False),
+    ([*LIVE_FEED, "hedge.enabled=true", "hedge.venue=testnet"], False),
+    ([*LIVE_FEED, "exchange.network=mainnet", "hedge.enabled=true", "hedge.venue=production"],
+     True),
 ])
 def test_the_live_binance_stream_with_a_confirmed_network_is_accepted(
         overrides: list[str], mainnet: bool) -> None:
