@@ -18,11 +18,13 @@ from ddmm.domain.records import (
     FillRecord,
     FillTotals,
     GuardEventRecord,
+    HedgeIntentRecord,
     MarkoutRecord,
     RiskEventRecord,
 )
 from ddmm.errors import PersistenceError
-from ddmm.persistence import guard_queries, queries, schema
+from ddmm.hedging.plan import Unhedged
+from ddmm.persistence import guard_queries, hedge_queries, queries, schema
 from ddmm.persistence.records import BalanceRecord, OrderEventRecord, OrderRecord
 
 
@@ -82,6 +84,18 @@ class ReadOnlyDb:
 
     def latest_guard_events(self) -> list[GuardEventRecord]:
         return guard_queries.latest_guard_events(self._conn)
+
+    def unhedged_items(self) -> list[Unhedged]:
+        return hedge_queries.unhedged_items(self._conn)
+
+    def hedge_items_in_flight(self) -> list[Unhedged]:
+        return hedge_queries.items_in_flight(self._conn)
+
+    def hedge_intents(self, state: str | None = None) -> list[HedgeIntentRecord]:
+        return hedge_queries.intents(self._conn, state)
+
+    def hedge_fills(self, since_ms: int = 0) -> list[FillRecord]:
+        return hedge_queries.hedge_fills(self._conn, since_ms)
 
 
 @contextmanager

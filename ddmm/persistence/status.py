@@ -6,6 +6,8 @@ for its window, with the same names and the same arithmetic as the running bot's
 line and `/metrics`: `session_*` since the session started (the first start on the
 database), `today_*` this UTC day, `all_time_*` the whole database.
 Mark-to-market PnL needs a live mid, so only the running bot reports it (`today_pnl_usdm`).
+Hedging (SPEC §16), once it has run on the database: what is left to hedge, the hedges
+by state, the Binance fills, and the session position net of both venues.
 The quote guard (SPEC §15): each side's last guard event per mechanism (the state it left
 the side in, as stored) and today's volume-weighted markouts per horizon and side; the
 running bot's status line has the guard's live state (`guard_*`, `toxicity_*`).
@@ -20,9 +22,11 @@ from typing import Any
 
 from ddmm.domain.orders import OrderState
 from ddmm.domain.quotes import SIDES
-from ddmm.domain.records import GuardEventRecord, MarkoutRecord, utc_day_start_ms
+from ddmm.domain.records import FillTotals, GuardEventRecord, MarkoutRecord, utc_day_start_ms
+from ddmm.hedging.plan import net_ada
 from ddmm.oms.pnl import summarize
-from ddmm.persistence.readonly import open_readonly
+from ddmm.persistence.hedge_queries import CURSOR_KEY
+from ddmm.persistence.readonly import ReadOnlyDb, open_readonly
 from ddmm.quoting.markout import HORIZONS_S
 from ddmm.quoting.toxicity import volume_weighted
 
@@ -71,7 +75,24 @@ def status_report(path: Path, *, now_ms: int | None = None) -> dict[str, Any]:
             {"ts_ms": risk.ts_ms, "kind": risk.kind, "reason": risk.reason},
             "quote_guard": _guard_report(guard),
             "today_markout_bps": _markout_report(markouts),
+            **_hedge_report(db, session_start),
         }
+
+
+def _hedge_report(db: ReadOnlyDb, session_start_ms: int) -> dict[str, Any]:
+    """The `hedging` block, or nothing when hedging never ran on this database."""
+    if db.get_kv(CURSOR_KEY) is None:
+        return {}
+    intents = Counter(intent.state for intent in db.hedge_intents())
+    hedged = FillTotals.of(db.hedge_fills(session_start_ms)).net
+    return {"hedging": {
+        "unhedged_ada": str(net_ada(db.unhedged_items())),
+        "in_flight_ada": str(net_ada(db.hedge_items_in_flight())),
+        "hedges_by_state": dict(intents),
+        "all_time_binance_fills": len(db.hedge_fills()),
+        "session_hedged_position_ada": str(hedged),
+        "session_net_position_ada": str(db.session_position() + hedged),
+    }}
 
 
 def _guard_report(events: list[GuardEventRecord]) -> dict[str, dict[str, Any]]:

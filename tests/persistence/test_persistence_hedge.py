@@ -14,6 +14,7 @@ from ddmm.domain.records import FillRecord, HedgeIntentRecord
 from ddmm.errors import PersistenceConflict
 from ddmm.hedging.plan import Unhedged
 from ddmm.persistence import open_persistence
+from ddmm.persistence.status import status_report
 
 T0 = 1_750_000_000_000
 
@@ -103,3 +104,25 @@ async def test_voiding_frees_the_items_for_the_next_attempt(tmp_path: Path) -> N
         assert [(i.client_order_id, i.state) for i in await db.hedge_intents()] == [
             ("h-a-0", "void"), ("h-a-1", "pending")]
         assert await db.hedge_attempts("h-a-") == 2
+
+
+async def test_status_shows_hedging_only_once_it_has_run(tmp_path: Path) -> None:
+    path = tmp_path / "ddmm.db"
+    async with open_persistence(PersistenceConfig(path=path)) as db:
+        await db.open_session(T0)
+        await db.record_fill(fill(1, qty="100"))
+    assert "hedging" not in status_report(path, now_ms=T0 + 5000)
+    async with open_persistence(PersistenceConfig(path=path)) as db:
+        await db.learn_fills_to_hedge(T0)
+        await db.record_fill(fill(2, qty="50"))
+        await db.record_fill(fill(3, qty="10"))
+        await db.learn_fills_to_hedge(T0)
+        await db.open_hedge_intent(intent("h-a-0", qty="50"), ["T2"])
+        await db.settle_hedge_intent("h-a-0", executed_qty=D(50), exchange_order_id=77,
+                                     fills=[binance_fill(5, "50")], reason="FILLED",
+                                     now_ms=T0 + 2000)
+    hedging = status_report(path, now_ms=T0 + 5000)["hedging"]
+    assert hedging == {"unhedged_ada": "10", "in_flight_ada": "0",
+                       "hedges_by_state": {"done": 1}, "all_time_binance_fills": 1,
+                       "session_hedged_position_ada": "-50",
+                       "session_net_position_ada": "110"}
