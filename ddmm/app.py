@@ -11,13 +11,11 @@ bot's actors. Whatever ends the run, the root's safe stop cancels every open ord
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import attrs
@@ -25,7 +23,7 @@ import structlog
 import trio
 
 from ddmm.config import Config, Secret
-from ddmm.config.load import read_dotenv
+from ddmm.config.load import effective_environ
 from ddmm.domain.market import BookTick
 from ddmm.exchange.account_stream import WS_URLS
 from ddmm.exchange.session import ExchangeSession, open_session
@@ -105,8 +103,8 @@ async def run_app(config: Config, *, stop: trio.Event | None = None,
     ticks: LatestValue[BookTick] = LatestValue()
     async with trio.open_nursery() as outside, feed_url(config) as url, \
             exchange_config(config, ticks, redactor, clock_ms) as trading, \
-            open_hedge_venue(config, clock_ms=clock_ms, environ=_environ(), reference=ticks,
-                             redactor=redactor) as hedge:
+            open_hedge_venue(config, clock_ms=clock_ms, environ=effective_environ(),
+                             reference=ticks, redactor=redactor) as hedge:
         outside.start_soon(set_on_signals, stop)
         metrics = BotMetrics()
         session = await open_session(trading.exchange, rng=random.Random(config.supervisor.seed),
@@ -122,11 +120,6 @@ async def run_app(config: Config, *, stop: trio.Event | None = None,
                 await session.client.aclose()
         outside.cancel_scope.cancel()
     return code
-
-
-def _environ() -> dict[str, str]:
-    """The environment as the config saw it: .env entries, real variables winning."""
-    return {**read_dotenv(Path(".env")), **os.environ}
 
 
 async def _log_live_start(config: Config, session: ExchangeSession) -> None:

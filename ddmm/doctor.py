@@ -22,6 +22,7 @@ import httpx
 import trio
 from trio_websocket import open_websocket_url
 
+from ddmm.config.load import effective_environ
 from ddmm.config.schema import Config, OpsConfig
 from ddmm.domain.market import ADAUSDM, BookTick, MarketRules
 from ddmm.domain.quotes import Inventory
@@ -29,6 +30,7 @@ from ddmm.errors import ConfigError, DdmmError
 from ddmm.exchange.client import DeltaDeFiClient
 from ddmm.exchange.signing import OperationKeySigner
 from ddmm.feeds.parse import parse_frame
+from ddmm.hedge_venue import open_hedge_venue
 from ddmm.persistence import schema
 from ddmm.quoting.ladder import build_ladder
 from ddmm.quoting.params import ladder_params_from_config
@@ -73,9 +75,54 @@ async def run_checks(config: Config) -> list[Check]:
     else:
         checks += [_failed(name, "not checked without credentials", "see credentials")
                    for name in ("operation key", "market config", "balances", "clock")]
+    if config.hedge.enabled:
+        checks.append(await _hedging(config, tick[1]))
     checks.append(_database(config.persistence.path))
     checks.append(_ops_port(config.ops))
     return checks
+
+
+async def _hedging(config: Config, mid: Decimal | None) -> Check:
+    """The hedge venue (SPEC §16): credentials, clock, the symbol trading, and balances
+    that can offset `max_unhedged_ada` either way (selling ADA, buying with USDT)."""
+    hedge = config.hedge
+    if hedge.venue == "sim" and hedge.rest_url is None:
+        return Check("Binance hedging", True, "venue sim: the simulator lives inside the "
+                                              "running bot")
+    try:
+        async with open_hedge_venue(config, clock_ms=_wall_ms,
+                                    environ=effective_environ()) as venue:
+            assert venue is not None
+            filters = await venue.client.exchange_info(hedge.symbol)
+            account = await venue.client.account()
+            offset_ms = venue.client.offset_ms
+    except DdmmError as exc:
+        return _failed("Binance hedging", f"{type(exc).__name__}: {exc}",
+                       "check hedge.venue and BINANCE_API_KEY / BINANCE_API_SECRET")
+    problems = []
+    if filters.status != "TRADING":
+        problems.append(f"{hedge.symbol} is {filters.status}")
+    if not account.can_trade:
+        problems.append("the API key may not trade")
+    base = account.balance(filters.base_asset).free.normalize()
+    quote = account.balance(filters.quote_asset).free.normalize()
+    need = hedge.max_unhedged_ada
+    if base < need:
+        problems.append(f"{base:f} {filters.base_asset} free, {need} needed to sell")
+    if mid is not None and quote < need * mid:
+        problems.append(f"{quote:f} {filters.quote_asset} free, {need * mid:.2f} needed to "
+                        "buy")
+    if problems:
+        return _failed("Binance hedging", "; ".join(problems),
+                       "fund the Binance account or lower hedge.max_unhedged_ada")
+    return Check("Binance hedging", True, f"{hedge.venue}: {hedge.symbol} trading, "
+                                          f"{base:f} {filters.base_asset} and {quote:f} "
+                                          f"{filters.quote_asset} free, clock offset "
+                                          f"{offset_ms} ms")
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _credentials(config: Config) -> Check:

@@ -49,6 +49,9 @@ from ddmm.sim.binance.config import (
 from ddmm.sim.binance.engine import BinanceEngine
 from ddmm.sim.binance.server import BinanceSimHandle, serve_binance_sim
 
+SIM_CREDENTIALS = BinanceCredentials(api_key=Secret(DOCS_API_KEY),
+                                     signer=HmacSigner(Secret(DOCS_HMAC_SECRET)))
+"""The simulator's key pair: the docs' published example, not a credential."""
 IN_PROCESS_URL = "http://binance.sim"
 """The base URL of the in-process simulator: any host works, no request leaves the process."""
 
@@ -96,11 +99,12 @@ async def open_hedge_venue(
     if not hedge.enabled:
         yield None
         return
-    if hedge.venue != "sim":
+    if hedge.venue != "sim" or hedge.rest_url is not None:
         if in_process:
-            raise ConfigError(f"hedge.venue: {hedge.venue} cannot run in process, only sim")
-        binance = _binance_venue(hedge, clock_ms=clock_ms, environ=environ, redactor=redactor)
-        async with _in_use(binance, hedge.venue) as venue:
+            raise ConfigError(f"hedge.venue: {hedge.venue} cannot run in process, only the"
+                              " embedded sim")
+        remote = _remote_venue(hedge, clock_ms=clock_ms, environ=environ, redactor=redactor)
+        async with _in_use(remote, hedge.venue) as venue:
             yield venue
         return
     async with trio.open_nursery() as nursery:
@@ -140,13 +144,7 @@ def _sim_config(hedge: HedgeConfig) -> BinanceSimConfig:
 
 async def _sim_venue(hedge: HedgeConfig, nursery: trio.Nursery, *, clock_ms: Callable[[], int],
                     reference: LatestValue[BookTick] | None, in_process: bool) -> HedgeVenue:
-    """Start the simulator (and its reference mirror) in `nursery`; a client for it. With
-    `hedge.rest_url`, a client for the simulator serving there (it keeps its own book)."""
-    credentials = BinanceCredentials(api_key=Secret(DOCS_API_KEY),
-                                     signer=HmacSigner(Secret(DOCS_HMAC_SECRET)))
-    if hedge.rest_url is not None:
-        return HedgeVenue(client=_client(hedge, hedge.rest_url, credentials, clock_ms, None),
-                          symbol=hedge.symbol)
+    """Start the simulator (and its reference mirror) in `nursery`; a client for it."""
     config = _sim_config(hedge)
     engine = BinanceEngine(config)
     if reference is not None:
@@ -159,13 +157,18 @@ async def _sim_venue(hedge: HedgeConfig, nursery: trio.Nursery, *, clock_ms: Cal
         handle: BinanceSimHandle = await nursery.start(
             partial(serve_binance_sim, engine, config, now_ms=clock_ms))
         base_url = handle.url
-    client = _client(hedge, base_url, credentials, clock_ms, transport)
+    client = _client(hedge, base_url, SIM_CREDENTIALS, clock_ms, transport)
     return HedgeVenue(client=client, symbol=hedge.symbol, engine=engine,
                       min_touch_qty=hedge.sim.min_touch_qty)
 
 
-def _binance_venue(hedge: HedgeConfig, *, clock_ms: Callable[[], int],
+def _remote_venue(hedge: HedgeConfig, *, clock_ms: Callable[[], int],
                   environ: Mapping[str, str], redactor: SecretRedactor | None) -> HedgeVenue:
+    """Binance itself, or a simulator already serving at `hedge.rest_url` (which keeps
+    its own book and takes the docs' example key pair)."""
+    if hedge.rest_url is not None:
+        return HedgeVenue(client=_client(hedge, hedge.rest_url, SIM_CREDENTIALS, clock_ms,
+                                         None), symbol=hedge.symbol)
     credentials = binance_credentials_from_env(environ)
     if redactor is not None:
         for name in (API_KEY_ENV, API_SECRET_ENV):

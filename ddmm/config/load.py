@@ -42,10 +42,7 @@ def load_config(
     dotenv: Path | None = Path(".env"),
 ) -> Config:
     """Build the effective Config; raises ConfigError with every problem, keys named."""
-    env = dict(environ if environ is not None else os.environ)
-    if dotenv is not None:
-        # Real environment variables win over .env entries.
-        env = {**read_dotenv(dotenv), **env}
+    env = effective_environ(environ, dotenv)
     tree = _read_yaml(path) if path is not None else {}
     for key, value in env_overrides(env):
         set_path(tree, key, value, source="environment")
@@ -53,6 +50,17 @@ def load_config(
         key, value = parse_override(item)
         set_path(tree, key, value, source="--set")
     return structure(tree)
+
+
+def effective_environ(environ: Mapping[str, str] | None = None,
+                      dotenv: Path | None = Path(".env")) -> dict[str, str]:
+    """The environment the configuration sees: `environ` (default the process's) over
+    the `.env` entries — real variables win. Credentials that live outside the config
+    tree (Binance's) are read from it too."""
+    env = dict(environ if environ is not None else os.environ)
+    if dotenv is not None:
+        env = {**read_dotenv(dotenv), **env}
+    return env
 
 
 def structure(tree: Mapping[str, Any]) -> Config:
