@@ -143,23 +143,25 @@ class Hedger:
 
     def seconds_to_due(self) -> float:
         """How long until `step` has something to do without a new fill."""
-        if self._unknown_since:
-            return QUERY_INTERVAL_S
         retry_in = self._retry_at - trio.current_time()
+        if self._unknown_since:
+            return max(QUERY_INTERVAL_S, retry_in)
         status = self._status.peek()
         if status is not None and status.unhedged_ada != 0:
             return max(RECHECK_S, retry_in)
-        return max(0.0, retry_in) if retry_in > 0 else math.inf
+        return retry_in if retry_in > 0 else math.inf
 
     async def step(self) -> None:
-        """Settle what is unsettled, else hedge what is due; publish the result."""
+        """Settle what is unsettled, else hedge what is due; publish the result. Nothing
+        goes to Binance before a failure's backoff has passed."""
         await self._db.learn_fills_to_hedge(self._clock_ms())
-        if self._unknown_since:
-            await self._settle_unknown()
-        elif trio.current_time() >= self._retry_at:
-            if not self._reconciled:
-                await self._reconcile()
-            await self._hedge_due()
+        if trio.current_time() >= self._retry_at:
+            if self._unknown_since:
+                await self._settle_unknown()
+            else:
+                if not self._reconciled:
+                    await self._reconcile()
+                await self._hedge_due()
         await self._publish()
 
     async def _reconcile(self) -> None:
@@ -171,7 +173,8 @@ class Hedger:
             resting = await self._client.open_orders(self._symbol)
             trades = await self._client.my_trades(self._symbol, limit=RECONCILE_TRADES)
         except BinanceError as exc:
-            await self._failed("reconcile", exc)
+            # Informational: hedging goes on, and the next step tries again.
+            log.warning("binance_reconcile_failed", error=_describe(exc))
             return
         known = await self._db.known_hedge_trades(str(t.trade_id) for t in trades)
         foreign = [t for t in trades if str(t.trade_id) not in known]
