@@ -302,7 +302,8 @@ class Wiring:
 
         limiter = Limiter(self.config.limiter, self.exec_send, withdrawn,
                           random.Random(self.config.supervisor.seed),
-                          observe_wait=self.metrics.limiter_wait.observe)
+                          observe_wait=self.metrics.limiter_wait.observe,
+                          count_backoff=self.metrics.rate_limit_backoffs.inc)
         await limiter.run(self.limiter_recv, task_status=task_status)
 
     async def _start_outbox(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:

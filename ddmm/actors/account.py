@@ -98,6 +98,8 @@ class AccountStatus:
                 "session_fills": self.session_fills,
                 "today_pnl_usdm": str(self.today_pnl.quantize(Decimal("0.01"))),
                 **self.today.as_report("today"), "halts": list(self.halts),
+                "halts_count": len(self.halts),
+                "exchange_unreachable": "exchange_unreachable" in self.halts,
                 **self._hedge_report()}
 
     def _hedge_report(self) -> dict[str, Any]:

@@ -51,12 +51,14 @@ class Limiter:
         withdrawn: Callable[[str], Awaitable[None]],
         rng: random.Random,
         observe_wait: Callable[[float], None] = lambda seconds: None,
+        count_backoff: Callable[[], None] = lambda: None,
     ) -> None:
         self._config = config
         self._executor = executor
         self._withdrawn = withdrawn
         self._rng = rng
         self._observe_wait = observe_wait
+        self._count_backoff = count_backoff
         self._queued_at: dict[int, float] = {}
         """id(command) → when it was accepted: the limiter-wait histogram."""
         self._bucket = TokenBucket(config.capacity, config.refill_per_s)
@@ -107,6 +109,7 @@ class Limiter:
         self._bucket.drain(now)
         self._paused_until_s = max(self._paused_until_s, now + pause)
         self.rate_limit_hits += 1
+        self._count_backoff()
         log.warning("rate_limit_backoff", pause_s=round(pause, 3), queued=self.queued)
 
     def _next(self) -> ExecutorCommand | None:

@@ -26,7 +26,8 @@ Snapshot = Callable[[], Mapping[str, Any]]
 
 
 def feed_snapshot(ticks: LatestValue[BookTick], status: FeedStatus) -> Snapshot:
-    """Ticks per second since the last report, the newest book, and feed health."""
+    """Ticks per second since the last report, the newest book, and feed health (the
+    age of the last valid tick: None before the first)."""
     previous = {"accepted": 0, "at": trio.current_time()}
 
     def snapshot() -> Mapping[str, Any]:
@@ -36,9 +37,11 @@ def feed_snapshot(ticks: LatestValue[BookTick], status: FeedStatus) -> Snapshot:
         rate = (accepted - previous["accepted"]) / elapsed
         previous.update(accepted=accepted, at=now)
         book = ticks.peek()
+        last = status.last_tick_s
         return {
             "ticks_per_s": round(rate, 1),
             "feed_stale": status.stale,
+            "feed_age_s": None if last is None else round(now - last, 3),
             "feed_reconnects": status.reconnects,
             "ticks_overwritten": ticks.overwritten,
             "bid": str(book.bid) if book else None,

@@ -89,4 +89,6 @@ class OmsStatus:
     def report(self) -> dict[str, Any]:
         return {"open_bids": self.open_bids, "open_asks": self.open_asks,
                 "orders_pending": self.pending, "risk": self.risk.value,
+                "risk_halted": self.risk is RiskMode.HALTED,
+                "risk_reduce_only": self.risk is RiskMode.REDUCE_ONLY,
                 "places_refused_by_risk": self.refused_places}

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -35,7 +35,9 @@ class BotMetrics:
     """The bot's Prometheus registry, served by `GET /metrics` (SPEC §8).
 
     Three histograms that actors observe into — tick→intent latency (quoter), REST latency
-    per endpoint (exchange client), limiter wait — and every numeric field of the status
+    per endpoint (exchange client), limiter wait — a counter of the limiter's rate-limit
+    backoffs (a counter here, not a snapshot field, so a limiter restart does not reset
+    it: `rate()` in an alert stays right), and every numeric field of the status
     snapshot as a gauge (a dict field as one gauge labelled by key), read when scraped.
     One registry per bot, passed to whoever observes: no process-global metrics.
     """
@@ -51,6 +53,9 @@ class BotMetrics:
         self.limiter_wait = Histogram(
             f"{prefix}_limiter_wait_seconds", "Order command queued to sent by the limiter.",
             buckets=_REST_BUCKETS_S, registry=self.registry)
+        self.rate_limit_backoffs = Counter(
+            f"{prefix}_rate_limit_backoffs", "Rate-limit answers the limiter paused for.",
+            registry=self.registry)
         self._snapshot = _SnapshotCollector(prefix)
         self.registry.register(self._snapshot)
 

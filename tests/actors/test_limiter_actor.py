@@ -37,8 +37,10 @@ class Harness:
             self.withdrawn.append(local_id)
 
         self.waits: list[float] = []
+        self.backoffs: list[None] = []
         self.limiter = Limiter(LimiterConfig(), to_exec, withdrawn, random.Random(1),
-                               observe_wait=self.waits.append)
+                               observe_wait=self.waits.append,
+                               count_backoff=lambda: self.backoffs.append(None))
         self._inbox = inbox
         self._nursery = nursery
 
@@ -105,6 +107,7 @@ async def test_rate_limit_answer_drains_and_pauses(autojump_clock: trio.testing.
         nursery.cancel_scope.cancel()
     assert h.sent[0][0] - start >= 2.5
     assert h.limiter.rate_limit_hits == 1
+    assert len(h.backoffs) == 1  # counted into ddmm_rate_limit_backoffs_total
 
 
 async def test_a_token_comes_back_one_window_after_its_command_is_done(
