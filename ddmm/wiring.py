@@ -353,7 +353,7 @@ class Wiring:
         actor = hedger.Hedger(
             db=self.db, client=self.hedge.client, symbol=self.hedge.symbol, ticks=self.ticks,
             is_stale=self._feed_stale, max_slippage_bps=c.max_slippage_bps,
-            clock_ms=self.clock_ms,
+            probe_ada=c.max_unhedged_ada, clock_ms=self.clock_ms,
             backoff=hedger.default_backoff(c.retry_initial_s, c.retry_max_s,
                                            self.config.supervisor.seed),
             status=self.hedge_status, pause=self.hedge_pause, notify=risk_changed,

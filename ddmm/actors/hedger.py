@@ -43,6 +43,7 @@ import trio
 
 from ddmm.actors.account_inbox import FillsChanged
 from ddmm.domain.market import BookTick
+from ddmm.domain.money import BPS
 from ddmm.domain.quotes import PerSide, Side
 from ddmm.domain.records import FillRecord, HedgeIntentRecord, RiskEventRecord
 from ddmm.exchange.binance import wire
@@ -92,6 +93,8 @@ class HedgeVenueClient(Protocol):
 
     async def open_orders(self, symbol: str) -> tuple[wire.OrderState, ...]: ...
 
+    async def account(self) -> wire.Account: ...
+
     async def my_trades(self, symbol: str, *, from_id: int | None = None,
                         order_id: int | None = None, limit: int = 500
                         ) -> tuple[wire.Trade, ...]: ...
@@ -102,7 +105,8 @@ class Hedger:
 
     def __init__(self, *, db: Persistence, client: HedgeVenueClient, symbol: str,
                  ticks: LatestValue[BookTick], is_stale: Callable[[], bool],
-                 max_slippage_bps: Decimal, clock_ms: Callable[[], int], backoff: Backoff,
+                 max_slippage_bps: Decimal, probe_ada: Decimal, clock_ms: Callable[[], int],
+                 backoff: Backoff,
                  status: LatestValue[HedgeStatus], pause: LatestValue[PerSide[bool]],
                  notify: Callable[[], None] = lambda: None,
                  fault: Callable[[str], None] = lambda point: None) -> None:
@@ -112,6 +116,11 @@ class Hedger:
         self._ticks = ticks
         self._is_stale = is_stale
         self._max_slippage_bps = max_slippage_bps
+        self._probe_ada = probe_ada
+        """What the account must be able to offset either way for a failure to clear
+        without a hedge (`hedge.max_unhedged_ada`)."""
+        self._assets = ("", "")
+        """(base, quote) of the hedge symbol, from its filters (`_ensure_rules`)."""
         self._clock_ms = clock_ms
         self._backoff = backoff
         self._status = status
@@ -149,6 +158,8 @@ class Hedger:
         status = self._status.peek()
         if status is not None and status.unhedged_ada != 0:
             return max(RECHECK_S, retry_in)
+        if self._failing_since_ms is not None:
+            return max(0.0, retry_in)  # the venue is probed again after each backoff
         return retry_in if retry_in > 0 else math.inf
 
     async def step(self) -> None:
@@ -161,7 +172,9 @@ class Hedger:
             else:
                 if not self._reconciled:
                     await self._reconcile()
-                await self._hedge_due()
+                sent = await self._hedge_due()
+                if not sent and self._failing_since_ms is not None:
+                    await self._probe()
         await self._publish()
 
     async def _reconcile(self) -> None:
@@ -189,20 +202,18 @@ class Hedger:
 
     # --- sending ------------------------------------------------------------------------
 
-    async def _hedge_due(self) -> None:
+    async def _hedge_due(self) -> bool:
+        """Send the hedge the unhedged items call for, if any: whether one was sent."""
         book = self._ticks.peek()
         if book is None or self._is_stale():
-            return  # never price a hedge off a stale book; the fills wait
-        if self.rules is None:
-            try:
-                self.rules = _venue_rules(await self._client.exchange_info(self._symbol))
-            except BinanceError as exc:
-                await self._failed("exchange_info", exc)
-                return
+            return False  # never price a hedge off a stale book; the fills wait
+        if not await self._ensure_rules():
+            return True  # a request went out, and failed
+        assert self.rules is not None
         order = plan_hedge(await self._db.unhedged_items(), bid=book.bid, ask=book.ask,
                            rules=self.rules, max_slippage_bps=self._max_slippage_bps)
         if order is None:
-            return
+            return False
         prefix = hedge_client_order_id(order.covers).removesuffix("0")
         client_order_id = f"{prefix}{await self._db.hedge_attempts(prefix)}"
         now = self._clock_ms()
@@ -217,6 +228,51 @@ class Hedger:
         await self._publish()  # the quoter pauses the adding side before the order leaves
         self._fault("hedge_intent_stored")
         await self._send(intent)
+        return True
+
+    async def _ensure_rules(self) -> bool:
+        """Fetch the symbol's filters once; False (a failure reported) when Binance
+        would not say."""
+        if self.rules is not None:
+            return True
+        try:
+            filters = await self._client.exchange_info(self._symbol)
+        except BinanceError as exc:
+            await self._failed(f"exchange_info: {_describe(exc)}", _retry_after(exc))
+            return False
+        self.rules = _venue_rules(filters)
+        self._assets = (filters.base_asset, filters.quote_asset)
+        return True
+
+    async def _probe(self) -> None:
+        """While hedging is failing and no hedge is due, ask Binance whether the next one
+        could go: the account answers, may trade, and holds enough of each asset to
+        offset `probe_ada` either way at the current ask. Only a yes clears the failure
+        (a venue that has come back, or been topped up); anything else keeps it, so a
+        failure with nothing left to hedge still ends in a halt if it lasts."""
+        if not await self._ensure_rules():
+            return
+        try:
+            account = await self._client.account()
+        except BinanceError as exc:
+            await self._failed(f"account: {_describe(exc)}", _retry_after(exc))
+            return
+        book = self._ticks.peek()
+        base, quote = self._assets
+        short = []
+        if not account.can_trade:
+            short.append("the API key may not trade")
+        have_base, have_quote = account.balance(base).free, account.balance(quote).free
+        if have_base < self._probe_ada:
+            short.append(f"{have_base.normalize():f} {base} free < {self._probe_ada}")
+        if book is not None:
+            cost = self._probe_ada * book.ask * (1 + self._max_slippage_bps / BPS)
+            if have_quote < cost:
+                short.append(f"{have_quote.normalize():f} {quote} free < {cost:.2f}")
+        if short:
+            await self._failed("account cannot hedge max_unhedged_ada: " + "; ".join(short))
+        else:
+            await self._succeeded("Binance answers and the account can hedge again")
 
     async def _send(self, intent: HedgeIntentRecord) -> None:
         try:
@@ -226,13 +282,13 @@ class Hedger:
             since = exc.not_after_ms - self._client.recv_window_ms if exc.not_after_ms \
                 else self._client.now_ms()
             self._unknown_since[intent.client_order_id] = since
-            await self._failed("place", exc)
+            await self._failed(f"place: {_describe(exc)}")
             return
         except BinanceError as exc:
             # A typed refusal: Binance did not execute it; its items wait for a new attempt.
             await self._db.void_hedge_intent(intent.client_order_id, reason=_describe(exc),
                                              now_ms=self._clock_ms())
-            await self._failed("place", exc)
+            await self._failed(f"place: {_describe(exc)}", _retry_after(exc))
             return
         self._fault("hedge_answer_read")
         fills = [_fill(intent, placed.order_id, f.trade_id, f.price, f.qty, f.commission,
@@ -259,14 +315,14 @@ class Hedger:
                              error=_describe(exc))
                 continue
             except BinanceError as exc:
-                await self._failed("query", exc)
+                await self._failed(f"query: {_describe(exc)}", _retry_after(exc))
                 return
             if not state.is_final:
                 continue  # an IOC ends at once; look again next time
             try:
                 trades = await self._client.my_trades(self._symbol, order_id=state.order_id)
             except BinanceError as exc:
-                await self._failed("my_trades", exc)
+                await self._failed(f"my_trades: {_describe(exc)}", _retry_after(exc))
                 return
             intent = _intent_view(client_order_id, state)
             fills = [_fill(intent, t.order_id, t.trade_id, t.price, t.qty, t.commission,
@@ -284,16 +340,16 @@ class Hedger:
         log.info("hedge_settled", client_order_id=client_order_id, status=status,
                  executed_qty=str(executed_qty), fills=len(fills),
                  left_unhedged=None if rest is None else str(rest.signed_ada))
-        await self._succeeded()
+        await self._succeeded("a hedge was settled")
 
     # --- failures -----------------------------------------------------------------------
 
-    async def _failed(self, call: str, exc: BinanceError) -> None:
-        """Back off (at least as long as Binance asks) and report the failure once per run."""
-        reason = f"{call}: {_describe(exc)}"
+    async def _failed(self, reason: str, retry_after_s: float | None = None) -> None:
+        """Back off (at least `retry_after_s`, when Binance says) and report the failure
+        once per run of failures."""
         delay = self._backoff.next_delay()
-        if isinstance(exc, BinanceRateLimited) and exc.retry_after_s is not None:
-            delay = max(delay, exc.retry_after_s)
+        if retry_after_s is not None:
+            delay = max(delay, retry_after_s)
         self._retry_at = trio.current_time() + delay
         self._last_error = reason
         log.warning("hedge_failed", error=reason, retry_in_s=round(delay, 3))
@@ -302,14 +358,14 @@ class Hedger:
             await self._db.record_risk_event(RiskEventRecord(
                 ts_ms=self._failing_since_ms, kind="hedge_failing", reason=reason))
 
-    async def _succeeded(self) -> None:
+    async def _succeeded(self, reason: str) -> None:
         self._backoff.reset()
         self._retry_at = 0.0
         if self._failing_since_ms is not None:
             self._failing_since_ms = None
+            self._last_error = None
             await self._db.record_risk_event(RiskEventRecord(
-                ts_ms=self._clock_ms(), kind="hedge_failing_cleared",
-                reason="a hedge was settled"))
+                ts_ms=self._clock_ms(), kind="hedge_failing_cleared", reason=reason))
 
     # --- publishing ---------------------------------------------------------------------
 
@@ -350,6 +406,11 @@ def _fill(intent: HedgeIntentRecord, order_id: int, trade_id: int, price: Decima
 
 def _describe(exc: BinanceError) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _retry_after(exc: BinanceError) -> float | None:
+    """How long Binance asked us to wait (a 429 or 418), if it did."""
+    return exc.retry_after_s if isinstance(exc, BinanceRateLimited) else None
 
 
 def default_backoff(initial_s: float, max_s: float, seed: int) -> Backoff:

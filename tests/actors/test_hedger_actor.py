@@ -60,9 +60,10 @@ class Rig:
     stale: bool = False
     fills: int = 0
 
-    def hedger(self) -> Hedger:
+    def hedger(self, probe_ada: D = D(40)) -> Hedger:
         return Hedger(db=self.db, client=self.client, symbol=SYMBOL, ticks=self.ticks,
-                      is_stale=lambda: self.stale, max_slippage_bps=D(10), clock_ms=now_ms,
+                      is_stale=lambda: self.stale, max_slippage_bps=D(10),
+                      probe_ada=probe_ada, clock_ms=now_ms,
                       backoff=default_backoff(1.0, 8.0, seed=1), status=self.status,
                       pause=self.pause)
 
@@ -305,3 +306,25 @@ async def test_start_up_reports_binance_trades_that_are_not_ours(
     with structlog.testing.capture_logs() as logs:
         await hedger.step()
     assert not [e for e in logs if e["event"].startswith("binance_")]  # once per start
+
+
+async def test_a_failure_with_nothing_left_to_hedge_clears_only_when_the_venue_could_hedge(
+        rig: Rig, autojump_clock: MockClock) -> None:
+    hedger = rig.hedger(probe_ada=D(60))  # the account must be able to sell 60 ADA
+    await hedger.load()
+    await rig.deltadefi_fill("buy", "100")  # a sell of 100; Binance holds 50 ADA
+    await hedger.step()
+    await rig.deltadefi_fill("sell", "100")  # the net is zero: nothing left to send
+    for _ in range(3):
+        await trio.sleep(hedger.seconds_to_due())
+        await hedger.step()
+    status = rig.status.peek()
+    assert status is not None and status.exposure_ada == 0
+    assert status.failing_since_ms is not None and "50 ADA free < 60" in (
+        status.last_error or "")
+    rig.engine._balances["ADA"] = D(1000)  # the operator tops the account up
+    await trio.sleep(hedger.seconds_to_due())
+    await hedger.step()
+    status = rig.status.peek()
+    assert status is not None and status.failing_since_ms is None
+    assert _risk_events(rig) == ["hedge_failing", "hedge_failing_cleared"]
