@@ -62,7 +62,22 @@ def _parser() -> argparse.ArgumentParser:
     for flag, text in (("--bid", "Binance best bid"), ("--ask", "Binance best ask"),
                        ("--ada", "total ADA balance"), ("--usdm", "total USDM balance")):
         quote.add_argument(flag, required=True, type=_decimal_arg, help=text)
+    _add_sim_binance_options(subparsers["sim-binance"])
     return parser
+
+
+def _add_sim_binance_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=0,
+                        help="loopback port (default 0: a free one, printed in the banner)")
+    parser.add_argument("--bid", type=_decimal_arg, default=Decimal("0.4490"),
+                        help="static reference bid (default 0.4490)")
+    parser.add_argument("--ask", type=_decimal_arg, default=Decimal("0.4510"),
+                        help="static reference ask (default 0.4510)")
+    parser.add_argument("--depth", type=_decimal_arg, default=Decimal("1000000"),
+                        help="ADA at the bid and at the ask (default 1000000)")
+    parser.add_argument("--levels", type=int, default=0,
+                        help="synthetic levels behind each side, each --depth deep, "
+                             "hedge.sim.level_step_bps apart (default 0)")
 
 
 def _add_backtest_options(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +118,8 @@ COMMAND_HELP = {
     "quote": "print the ladder the bot would quote for a given book and balances (JSON)",
     "sim": "serve the DeltaDeFi simulator on loopback (sim.host, sim.port) until Ctrl-C",
     "fake-binance": "serve the configured replay/synthetic feed as a fake Binance WebSocket",
+    "sim-binance": "serve the Binance spot simulator (hedge.sim, a static book) on loopback "
+                   "until Ctrl-C",
     "cancel-all": "cancel every open order of the account on exchange.symbol and exit",
     "stop": "emergency stop: a running bot cancels everything and halts (creates risk.stop_file)",
     "resume": "lift an emergency stop and clear latched halts such as the daily-loss halt",
@@ -162,6 +179,22 @@ def _fake_binance(args: argparse.Namespace) -> int:
     config = load_from_args(args)
     configure_logging(level=config.logging.level, pretty=config.logging.pretty)
     return main_fake_binance(config.feed)
+
+
+def _sim_binance(args: argparse.Namespace) -> int:
+    from ddmm.logging import configure_logging
+    from ddmm.sim.binance.server import StaticBook, main_binance_sim, sim_config_from
+
+    config = load_from_args(args)
+    if not 0 < args.bid < args.ask or args.depth <= 0 or not 0 <= args.levels <= 100:
+        raise ConfigError("sim-binance: need 0 < --bid < --ask, --depth > 0 and "
+                          "0 <= --levels <= 100")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"sim-binance: --port {args.port} is not a port")
+    configure_logging(level=config.logging.level, pretty=config.logging.pretty)
+    sim_config = attrs.evolve(sim_config_from(config.hedge), depth_levels=args.levels)
+    book = StaticBook(bid=args.bid, ask=args.ask, qty=args.depth)
+    return main_binance_sim(sim_config, book, port=args.port)
 
 
 def _cancel_all(args: argparse.Namespace) -> int:
@@ -285,6 +318,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "quote": _quote,
     "sim": _sim,
     "fake-binance": _fake_binance,
+    "sim-binance": _sim_binance,
     "cancel-all": _cancel_all,
     "stop": _stop,
     "resume": _resume,

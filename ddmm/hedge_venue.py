@@ -43,11 +43,9 @@ from ddmm.sim.binance.app import build_binance_app
 from ddmm.sim.binance.config import (
     DOCS_API_KEY,
     DOCS_HMAC_SECRET,
-    BinanceSimConfig,
-    SymbolRules,
 )
 from ddmm.sim.binance.engine import BinanceEngine
-from ddmm.sim.binance.server import BinanceSimHandle, serve_binance_sim
+from ddmm.sim.binance.server import BinanceSimHandle, serve_binance_sim, sim_config_from
 
 SIM_CREDENTIALS = BinanceCredentials(api_key=Secret(DOCS_API_KEY),
                                      signer=HmacSigner(Secret(DOCS_HMAC_SECRET)))
@@ -128,24 +126,10 @@ async def _in_use(venue: HedgeVenue, name: str) -> AsyncIterator[HedgeVenue]:
             await venue.client.aclose()
 
 
-def _sim_config(hedge: HedgeConfig) -> BinanceSimConfig:
-    """The Binance simulator as `hedge.sim` describes it (the docs' example key pair)."""
-    sim = hedge.sim
-    rules = SymbolRules(symbol=hedge.symbol)
-    return BinanceSimConfig(
-        rules=rules,
-        starting_balances=((rules.base_asset, sim.ada), (rules.quote_asset, sim.usdt)),
-        taker_fee_bps=sim.fee_bps,
-        depth_levels=sim.depth_levels,
-        slippage_bps=sim.level_step_bps,
-        latency_s=sim.latency_ms / 1000,
-    )
-
-
 async def _sim_venue(hedge: HedgeConfig, nursery: trio.Nursery, *, clock_ms: Callable[[], int],
                     reference: LatestValue[BookTick] | None, in_process: bool) -> HedgeVenue:
     """Start the simulator (and its reference mirror) in `nursery`; a client for it."""
-    config = _sim_config(hedge)
+    config = sim_config_from(hedge)
     engine = BinanceEngine(config)
     if reference is not None:
         nursery.start_soon(_mirror_forever, engine, reference, hedge.sim.min_touch_qty)

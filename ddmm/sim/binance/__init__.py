@@ -5,5 +5,6 @@ Independent of `ddmm.exchange` by contract: it implements the protocol reference
 being shared. Layers, inner to outer: `numbers`, `errors`, `book` and `engine` (pure
 matching, balances, order store), `params` and `auth` (request parsing, signature and
 timing rules), `limits` and `faults` (rate limits, injected failures), `wire` (JSON
-shapes), `app` (the Starlette app), `server` (hypercorn on loopback).
+shapes), `app` (the Starlette app, with `control`: the drills' `/_sim/` routes),
+`server` (hypercorn on loopback; standalone as `ddmm sim-binance`).
 """

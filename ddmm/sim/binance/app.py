@@ -6,6 +6,8 @@ Every request passes, in order: the `down` switch (503 at the gateway); paramete
 latency (`BinanceFaults.latency_s`, on Trio's clock, so a backtest waits in virtual time);
 the second timing check; then the endpoint. Every answer but the gateway's carries
 `X-MBX-USED-WEIGHT-1M`; refusals are `{"code", "msg"}` with the status of §7.
+
+Beside them, the drills' `/_sim/` controls (`ddmm.sim.binance.control`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ddmm.sim.binance.auth import (
 )
 from ddmm.sim.binance.book import Side
 from ddmm.sim.binance.config import BinanceSimConfig
+from ddmm.sim.binance.control import control_routes
 from ddmm.sim.binance.engine import BinanceEngine, Order, OrderRequest
 from ddmm.sim.binance.errors import BinanceReject
 from ddmm.sim.binance.faults import GATEWAY_503_HTML, BinanceFaults
@@ -275,6 +278,7 @@ def build_binance_app(engine: BinanceEngine, config: BinanceSimConfig, *,
     }
     routes = [Route(path, _route(endpoint), methods=[method])
               for (path, method), endpoint in endpoints.items()]
+    routes += control_routes(engine, sim.faults)
     app = Starlette(routes=routes)
     app.state.binance = sim
     return app

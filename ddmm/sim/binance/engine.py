@@ -124,6 +124,13 @@ class BinanceEngine:
         """Free balance per asset (nothing is ever locked: IOC orders never rest)."""
         return dict(self._balances)
 
+    def set_balance(self, asset: str, amount: Decimal) -> None:
+        """Set one asset's free balance, as a deposit or withdrawal would (a drill's
+        control, `POST /_sim/balances`): past orders and trades are untouched."""
+        if not amount.is_finite() or amount < 0:
+            raise ValueError(f"balance of {asset}: must be a finite amount >= 0, got {amount}")
+        self._balances[asset] = amount
+
     def place(self, request: OrderRequest, now_ms: int) -> Order:
         """Run one LIMIT IOC order to completion; raise `BinanceReject` when refused."""
         if self.status != "TRADING":
@@ -155,6 +162,10 @@ class BinanceEngine:
     def order_by_client_id(self, client_order_id: str) -> Order | None:
         """The latest order that used this id (§5 U2: the docs do not say which)."""
         return self._by_client_id.get(client_order_id)
+
+    def orders(self) -> list[Order]:
+        """Every order placed, oldest first (each with its trades)."""
+        return list(self._orders)
 
     def open_orders(self) -> list[Order]:
         return [order for order in self._orders if not order.is_final]
