@@ -1,6 +1,8 @@
 """Real processes for the crash drills (SPEC §10): the simulator and the bot as
 subprocesses, their JSON-line logs read back from files, and the exactly-once checks that
-compare the bot's database with the simulator's truth (`GET /_sim/orders`).
+compare the bot's database with the simulator's truth (`GET /_sim/orders`). For hedging,
+the standalone Binance simulator (`BinanceSim`, its truth `GET /_sim/state`) and the
+checks that compare the hedge tables with it (`check_hedged_exactly_once`).
 
 Every wait is bounded; every process started here is killed on exit of its context.
 """
@@ -326,3 +328,151 @@ def check_no_secrets(runner: BotRunner) -> None:
 
 def row(drill: str, point: str, checked: str, outcome: str = "PASS") -> None:
     print(f"\nDRILL {drill} | {point} | {checked} | {outcome}")
+
+
+# --- hedging (issue 15): the standalone Binance simulator and the hedge checks ----------
+
+
+class BinanceSim:
+    """The standalone Binance simulator (`python -m ddmm sim-binance`) and its `/_sim/`
+    controls; `sets` are `--set` overrides (e.g. `hedge.sim.ada=1000000`)."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], *sets: str) -> None:
+        args = [sys.executable, "-m", "ddmm", "sim-binance", "--port", "0",
+                *(f"--set={item}" for item in sets)]
+        self.proc = Proc("binance sim", args, env, workdir / "binance-sim.log")
+        self.url = ""
+
+    def wait_ready(self, timeout_s: float = 20.0) -> None:
+        def banner() -> str | None:
+            found = re.search(r"^BINANCE_SIM_URL=(\S+)$", self.proc.text(), re.MULTILINE)
+            return found.group(1) if found else None
+        self.url = self.proc.poll(banner, "the Binance simulator's banner", timeout_s)
+
+    def state(self) -> dict[str, Any]:
+        response = httpx.get(self.url + "/_sim/state", timeout=10)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def set_faults(self, **body: Any) -> None:
+        httpx.post(self.url + "/_sim/faults", json=body, timeout=10).raise_for_status()
+
+
+@contextlib.contextmanager
+def running_binance_sim(workdir: Path, *sets: str) -> Iterator[BinanceSim]:
+    binance = BinanceSim(workdir, clean_env(), *sets)
+    with started(binance.proc):
+        binance.wait_ready()
+        yield binance
+
+
+def hedge_env(binance: BinanceSim, **extra: str) -> dict[str, str]:
+    """The bot's settings to hedge on the standalone simulator at `binance.url`."""
+    return {"DDMM_HEDGE__ENABLED": "true", "DDMM_HEDGE__VENUE": "sim",
+            "DDMM_HEDGE__REST_URL": binance.url, **extra}
+
+
+def read_hedge_db(path: Path) -> dict[str, Any]:
+    """The fills, hedge items, intents, Binance fills and the hedger's fills cursor, read-only
+    (safe while the bot runs: WAL readers never block it)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        cursor = conn.execute("SELECT value FROM kv WHERE key = 'hedge.fill_rowid'").fetchone()
+        return {
+            "fills": conn.execute("SELECT rowid, * FROM fills").fetchall(),
+            "items": conn.execute("SELECT * FROM hedge_items ORDER BY rowid").fetchall(),
+            "intents": conn.execute("SELECT * FROM hedge_intents ORDER BY rowid").fetchall(),
+            "binance_fills": conn.execute("SELECT * FROM binance_fills").fetchall(),
+            "cursor": None if cursor is None else int(cursor[0]),
+        }
+    finally:
+        conn.close()
+
+
+def signed(side: str, qty: str) -> Decimal:
+    """ADA bought (+) or sold (−), whichever venue spells the side."""
+    return Decimal(qty) if side.lower() == "buy" else -Decimal(qty)
+
+
+def check_hedged_exactly_once(binance: BinanceSim, db_path: Path, bound_ada: Decimal
+                              ) -> dict[str, Any]:
+    """The checks every hedging crash drill ends with, after a clean stop; returns counts.
+
+    - every counted DeltaDeFi fill is a hedge item (hedging was on from the first run);
+    - no intent is pending; every item is covered by one `done` intent or by none (the
+      net too small to send), and each `done` intent's items net to what it executed
+      plus its `:rest` item, exactly;
+    - Binance's orders are exactly the `done` intents (one order per client id, the same
+      executed quantity and order id); a `void` intent never reached Binance;
+    - the Binance fills are exactly Binance's trades (ids, order, quantity, price);
+    - DeltaDeFi's net plus Binance's net is what the uncovered items say, exactly, and
+      below `bound_ada` in size.
+    """
+    db, state = read_hedge_db(db_path), binance.state()
+    (db_path.parent / "binance_state.json").write_text(json.dumps(state, indent=1))
+    counted = {f["trade_id"]: signed(f["side"], f["qty"]) for f in db["fills"]
+               if not f["quarantined"]}
+    items = {i["item_id"]: i for i in db["items"]}
+    intents = {i["client_order_id"]: i for i in db["intents"]}
+    fill_items = {k for k in items if not k.endswith(":rest")}
+    assert fill_items == set(counted), (
+        f"fills not hedge items: {sorted(set(counted) - fill_items)}; "
+        f"items not counted fills: {sorted(fill_items - set(counted))}")
+    not_final = {k: i["state"] for k, i in intents.items() if i["state"] not in ("done", "void")}
+    assert not not_final, f"intents not settled: {not_final}"
+    _check_coverage(items, intents)
+    _check_binance_orders(state["orders"], intents)
+    trades = {t["trade_id"]: (t["order_id"], Decimal(t["qty"]), Decimal(t["price"]))
+              for t in state["trades"]}
+    recorded = {int(f["trade_id"]): (int(f["exchange_order_id"]), Decimal(f["qty"]),
+                                     Decimal(f["price"])) for f in db["binance_fills"]}
+    assert recorded == trades, (
+        f"Binance fills differ: missing {sorted(set(trades) - set(recorded))}, "
+        f"extra {sorted(set(recorded) - set(trades))}, "
+        f"changed {[k for k in trades if k in recorded and recorded[k] != trades[k]]}")
+    ddf_net = sum(counted.values(), Decimal(0))
+    binance_net = sum((signed(t["side"], t["qty"]) for t in state["trades"]), Decimal(0))
+    uncovered = sum((signed(i["side"], i["qty"]) for i in items.values()
+                     if i["intent_id"] is None), Decimal(0))
+    assert ddf_net + binance_net == uncovered, (ddf_net, binance_net, uncovered)
+    assert abs(ddf_net + binance_net) < bound_ada, (
+        f"|{ddf_net} + {binance_net}| is not below {bound_ada} ADA")
+    states = Counter(i["state"] for i in intents.values())
+    return {"fills": len(counted), "done": states["done"], "void": states["void"],
+            "binance_trades": len(trades), "ddf_net": ddf_net, "binance_net": binance_net,
+            "residual": ddf_net + binance_net}
+
+
+def _check_coverage(items: dict[str, sqlite3.Row], intents: dict[str, sqlite3.Row]) -> None:
+    covering = {i["intent_id"] for i in items.values() if i["intent_id"] is not None}
+    not_done = {k: intents[k]["state"] for k in covering if intents[k]["state"] != "done"}
+    assert not not_done, f"items covered by intents not done: {not_done}"
+    for client_id, intent in intents.items():
+        rest = items.get(f"{client_id}:rest")
+        if intent["state"] != "done":
+            assert rest is None, f"void intent {client_id} left a rest"
+            continue
+        covered = sum((signed(i["side"], i["qty"]) for i in items.values()
+                       if i["intent_id"] == client_id), Decimal(0))
+        # A hedge sells what DeltaDeFi bought: its own signed execution cancels the items'.
+        hedged = signed(intent["side"], intent["executed_qty"])
+        left = Decimal(0) if rest is None else signed(rest["side"], rest["qty"])
+        assert covered + hedged == left, (
+            f"{client_id}: items net {covered}, hedged {hedged}, rest {left}")
+
+
+def _check_binance_orders(orders: list[dict[str, Any]], intents: dict[str, sqlite3.Row]
+                          ) -> None:
+    ids = Counter(o["client_order_id"] for o in orders)
+    twice = {k: n for k, n in ids.items() if n > 1}
+    assert not twice, f"client ids used by several Binance orders: {twice}"
+    done = {k for k, i in intents.items() if i["state"] == "done"}
+    void_sent = sorted(k for k, i in intents.items() if i["state"] == "void" and k in ids)
+    assert not void_sent, f"void intents that Binance executed: {void_sent}"
+    assert set(ids) == done, (f"Binance orders without a done intent: {sorted(set(ids) - done)}"
+                              f"; done intents Binance never saw: {sorted(done - set(ids))}")
+    for order in orders:
+        intent = intents[order["client_order_id"]]
+        assert (Decimal(intent["executed_qty"]), intent["exchange_order_id"]) == (
+            Decimal(order["executed_qty"]), order["order_id"]), (dict(intent), order)
