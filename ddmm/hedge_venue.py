@@ -40,10 +40,7 @@ from ddmm.faults import fault_point
 from ddmm.logging import SecretRedactor
 from ddmm.runtime.latest import LatestValue
 from ddmm.sim.binance.app import build_binance_app
-from ddmm.sim.binance.config import (
-    DOCS_API_KEY,
-    DOCS_HMAC_SECRET,
-)
+from ddmm.sim.binance.config import DOCS_API_KEY, DOCS_HMAC_SECRET
 from ddmm.sim.binance.engine import BinanceEngine
 from ddmm.sim.binance.server import BinanceSimHandle, serve_binance_sim, sim_config_from
 
