@@ -21,6 +21,8 @@ _GROUPS = {
     "test_drills_feed.py": "virtual-drills",
     "test_drill_midnight_virtual.py": "virtual-drills",
     "test_paper_soak_virtual.py": "virtual-drills",
+    "test_drills_hedging_crash.py": "hedging-crash-drills",
+    "test_drills_hedging_virtual.py": "hedging-virtual-drills",
 }
 
 

@@ -31,7 +31,7 @@ from crash_harness import (
     started,
 )
 
-pytestmark = [pytest.mark.xdist_group("hedging-crash-drills"), pytest.mark.timeout(240)]
+pytestmark = pytest.mark.timeout(240)
 
 FAST_FEED = {"DDMM_FEED__REPLAY__SPEED": "10"}
 BUSY_TAKERS = {"DDMM_SIM__TAKER_RATE_PER_S": "20"}

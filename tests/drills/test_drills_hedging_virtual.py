@@ -46,7 +46,7 @@ from ddmm.sim.binance.engine import BinanceEngine
 from ddmm.sim.binance.faults import BinanceFaults
 from ddmm.sim.server import SimHandle, serve_sim, ticks_from_source
 
-pytestmark = [pytest.mark.xdist_group("hedging-virtual-drills"), pytest.mark.timeout(240)]
+pytestmark = pytest.mark.timeout(240)
 
 RATE = 10.0
 EPOCH_MS = 1_795_000_020_000
