@@ -41,7 +41,8 @@ from ddmm.actors.reporter import Snapshot, feed_snapshot, merged, run_reporter, 
 from ddmm.config import Config
 from ddmm.domain.market import BookTick
 from ddmm.domain.orders import Order
-from ddmm.domain.quotes import PerSide, QuoteGuard
+from ddmm.domain.quotes import Ladder, PerSide, QuoteGuard
+from ddmm.domain.records import FillRecord, MarkoutRecord
 from ddmm.errors import PersistenceError
 from ddmm.exchange.account_stream import AccountStream
 from ddmm.exchange.session import ExchangeSession
@@ -54,6 +55,7 @@ from ddmm.oms.messages import ExecutorMsg, LimiterMsg
 from ddmm.oms.risk import RiskLimits
 from ddmm.ops import server as ops_server
 from ddmm.ops.metrics import BotMetrics
+from ddmm.ops.state import state_document
 from ddmm.persistence import actor as persistence
 from ddmm.quoting import params as quote_params
 from ddmm.quoting.guard import GuardStatus
@@ -68,6 +70,8 @@ log = structlog.get_logger(actor="app")
 
 MAILBOX = 64
 APPLY_TIMEOUT_S = 30.0
+OPS_STATE_TIMEOUT_S = 1.0
+RECENT_FILLS_MS = 3_600_000
 
 
 async def _with_raise_point(point: str, start: Any, *,
@@ -117,6 +121,8 @@ class Wiring:
         self.account_status: LatestValue[account_actor.AccountStatus] = LatestValue()
         self.guard_status: LatestValue[GuardStatus] = LatestValue()
         self.quote_guard: LatestValue[QuoteGuard] = LatestValue()
+        self.ladder: LatestValue[Ladder] = LatestValue()
+        """The ladder the quoter last sent (the operator's view)."""
         self.hedge_status: LatestValue[HedgeStatus] = LatestValue()
         self.hedge_pause: LatestValue[PerSide[bool]] = LatestValue()
         """The hedger's status (for risk) and paused sides (for the quoter); read only
@@ -203,7 +209,8 @@ class Wiring:
                 ladder_log_interval_s=c.ops.ladder_log_interval_s,
                 clock_ns=lambda: self.clock_ms() * 1_000_000,
                 observe_tick_to_intent=self.metrics.tick_to_intent.observe,
-                hedge_pause=self.hedge_pause if self.hedge is not None else None)),
+                hedge_pause=self.hedge_pause if self.hedge is not None else None,
+                published=self.ladder)),
         ]
 
     def _ops(self) -> list[ChildSpec]:
@@ -395,9 +402,28 @@ class Wiring:
                 kind="ops_stop", active=False, reason="resume requested on the ops endpoint"))
             await self.account_send.send(account_inbox.ResumeRequested())
 
-        app = ops_server.create_app(snapshot, self.metrics, stop=stop, resume=resume)
+        app = ops_server.create_app(snapshot, self.metrics, stop=stop, resume=resume,
+                                    state=partial(self._ops_state, snapshot))
         await ops_server.run_or_carry_on(self.config.ops.host, self.config.ops.port, app,
                                          task_status=task_status)
+
+    async def _ops_state(self, snapshot: Snapshot) -> dict[str, Any]:
+        """`GET /api/state`: the snapshot with the book, ladder, live orders and the last
+        hour's fills; parts whose owner does not answer in time are left empty."""
+        now = self.clock_ms()
+        orders: list[Order] = []
+        fills: list[FillRecord] = []
+        markouts: list[MarkoutRecord] = []
+        with trio.move_on_after(OPS_STATE_TIMEOUT_S):
+            orders = await self._orders()
+        if self.db is not None:
+            with trio.move_on_after(OPS_STATE_TIMEOUT_S):
+                since = now - RECENT_FILLS_MS
+                fills = await self.db.fills(since_ms=since)
+                markouts = await self.db.markouts_since(since)
+        return state_document(now_ms=now, status=snapshot(), book=self.ticks.peek(),
+                              ladder=self.ladder.peek(), orders=orders, fills=fills,
+                              markouts=markouts)
 
     def _snapshots(self) -> list[Snapshot]:
         """Orders, the account (figures named for their windows, as `ddmm status` names

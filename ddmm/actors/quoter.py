@@ -8,7 +8,8 @@ guard actor's `LatestValue[QuoteGuard]` slot (a side widened or paused), with he
 the hedger's `LatestValue[PerSide[bool]]` slot (a side paused while a hedge is in flight,
 SPEC §16), and a bounded mailbox of `QuoterMsg` (`Inventory` updates).
 Outputs: `TargetLadder` on `targets`; a held (empty) ladder with its reason while the feed
-is stale (`is_stale()`, injected) or a price jump is unconfirmed.
+is stale (`is_stale()`, injected) or a price jump is unconfirmed; each ladder sent, also on
+the `published` slot (the operator's view, `ddmm.ops.state`).
 Restart: permanent; state is rebuilt from the next tick and inventory, and the guard (and
 hedge pause) slots.
 Shutdown: nothing to flush, cancel at once.
@@ -53,6 +54,7 @@ async def run(
     ladder_log_interval_s: float,
     clock_ns: Callable[[], int],
     observe_tick_to_intent: Callable[[float], None] = lambda seconds: None,
+    published: LatestValue[Ladder] | None = None,
     hedge_pause: LatestValue[PerSide[bool]] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -120,6 +122,8 @@ async def run(
             )
             if target is not None:
                 await targets.send(target)
+                if published is not None:
+                    published.publish(target.ladder)
                 if tick_taken_s is not None:
                     observe_tick_to_intent(trio.current_time() - tick_taken_s)
             tick_taken_s = None

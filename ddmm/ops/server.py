@@ -1,9 +1,11 @@
-"""The ops HTTP server on loopback (SPEC §8): health, metrics, stop, resume.
+"""The ops HTTP server on loopback (SPEC §8, §17): health, metrics, state, stop, resume.
 
 `GET /health` answers 200 only when the feed is fresh, the exchange answers and nothing
 halts trading (503 otherwise), with the snapshot as JSON; `GET /metrics` is Prometheus
-text; `POST /stop` halts trading (everything cancelled, nothing placed) until
-`POST /resume`. The app only reads snapshots and sends messages: it owns no bot state.
+text; `GET /api/state` is the operator's picture (`ddmm.ops.state`: the snapshot, book,
+ladder, orders and recent fills) that `ddmm top` and the dashboard draw; `POST /stop`
+halts trading (everything cancelled, nothing placed) until `POST /resume`. The app only
+reads snapshots and sends messages: it owns no bot state.
 """
 
 from __future__ import annotations
@@ -27,12 +29,19 @@ from ddmm.ops.metrics import BotMetrics, health
 log = structlog.get_logger(actor="ops")
 
 Snapshot = Callable[[], Mapping[str, Any]]
+StateView = Callable[[], Awaitable[Mapping[str, Any]]]
 
 
 def create_app(snapshot: Snapshot, metrics: BotMetrics, *,
                stop: Callable[[], Awaitable[None]],
-               resume: Callable[[], Awaitable[None]]) -> Starlette:
+               resume: Callable[[], Awaitable[None]],
+               state: StateView | None = None) -> Starlette:
     metrics.watch(snapshot)
+
+    async def get_state(request: Request) -> Response:
+        if state is None:
+            return JSONResponse({"status": dict(snapshot())})
+        return JSONResponse(dict(await state()))
 
     async def get_health(request: Request) -> Response:
         current = dict(snapshot())
@@ -55,6 +64,7 @@ def create_app(snapshot: Snapshot, metrics: BotMetrics, *,
 
     return Starlette(routes=[
         Route("/health", get_health), Route("/metrics", get_metrics),
+        Route("/api/state", get_state),
         Route("/stop", post_stop, methods=["POST"]),
         Route("/resume", post_resume, methods=["POST"]),
     ])
