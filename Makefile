@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench strategy clean
+.PHONY: run test lint bench strategy hedging promtool-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,16 @@ bench: $(STAMP)
 # Strategy v2 against the static ladder on every input (bench/results/strategy_v2.md).
 strategy: $(STAMP)
 	$(BIN)/python -m bench.strategy
+
+# Hedging on Binance off against on, every recording (bench/results/hedging.md).
+hedging: $(STAMP)
+	$(BIN)/python -m bench.hedging
+
+# The scrape config and the alert rules with their unit tests (needs promtool: Debian's
+# prometheus package). make test runs the same checks when promtool is installed.
+promtool-check:
+	promtool check config deploy/prometheus/prometheus.yml
+	cd deploy/prometheus && promtool test rules alerts_test.yml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -39,6 +39,11 @@ Trading (`account_path`):
 - max_drawdown_usdm: largest fall from a running peak of the equity against holding,
   (ada − ada₀)·mid + (usdm − usdm₀), sampled at the start, every reference tick and every
   fill (the instants it can change), starting at 0.
+- pnl_std_usdm: population standard deviation of that same equity against holding,
+  sampled every second over the window (`hedge_book.pnl_std_usdm`): how much the PnL
+  swings, what hedging should shrink. pnl_std_detrended_usdm: the same samples' spread
+  around their least-squares line (`hedge_book.pnl_std_detrended_usdm`), so that a steady
+  edge or cost does not count as a swing.
 - inventory: start/end/min/max ADA along the fill path; mean_abs_gamma, the time-weighted
   mean of |γ| with γ = clip((u − a·M)/(u + a·M), ±γ_max) as `quoting.skew` computes it
   (whether or not skew is enabled, as a measure of imbalance); half_life_s from an AR(1)
@@ -51,6 +56,8 @@ quantity, positive when in our favour):
   how many fills each horizon covers).
 - spread_capture_bps: s·(mid(t) − p)/mid(t), over every fill (markout at 0 s).
 - realized_spread_bps: markout at 60 s less the fee in bps, over the fills it covers.
+
+hedging: the Binance hedges and the combined book, when the run hedged (`hedge_metrics`).
 
 halts: each risk event in the window that stops quoting — every kind but
 `session_started`, `resume`, `normal` (the risk state back to normal) and the `*_cleared`
@@ -71,7 +78,11 @@ import attrs
 
 from ddmm.backtest import account_path as acct
 from ddmm.backtest import fill_quality as fq
+from ddmm.backtest import hedge_book as hb
+from ddmm.backtest import hedge_metrics as hm
 from ddmm.backtest import quoting_quality as qq
+from ddmm.backtest.figures import money as _money
+from ddmm.backtest.figures import num as _num
 from ddmm.backtest.timeline import ReferencePath, ReferencePoint
 from ddmm.config.schema import QuoteConfig
 from ddmm.domain.market import ADAUSDM, MarketRules
@@ -82,9 +93,6 @@ from ddmm.quoting.params import LadderParams, ladder_params_from_config
 
 __all__ = ["ReferencePoint", "ReportSeries", "RunInputs", "compute_metrics", "counted_fills",
            "metrics_and_series", "report_series"]
-
-_MONEY = Decimal("0.000001")
-FLOAT_PLACES = 6
 
 
 def _points(value: Iterable[ReferencePoint]) -> tuple[ReferencePoint, ...]:
@@ -141,6 +149,7 @@ class _Run:
     balances: list[acct.Balances]
     samples: list[acct.AccountSample]
     quotes: list[qq.QuoteStep]
+    hedges: hm.Hedges | None
 
     @classmethod
     def load(cls, conn: sqlite3.Connection, inputs: RunInputs) -> _Run:
@@ -151,7 +160,9 @@ class _Run:
         intervals = qq.live_intervals(report_queries.order_steps(conn))
         return cls(reference=reference, fills=fills, balances=acct.balance_path(start, fills),
                    samples=acct.account_samples(start, fills, reference, inputs.end_ms),
-                   quotes=qq.quote_path(intervals, inputs.start_ms, inputs.end_ms))
+                   quotes=qq.quote_path(intervals, inputs.start_ms, inputs.end_ms),
+                   hedges=hm.Hedges.load(conn, reference, start, fills, end_ms=inputs.end_ms,
+                                         base_asset=inputs.ladder.rules.base_asset))
 
 
 def compute_metrics(conn: sqlite3.Connection, inputs: RunInputs) -> dict[str, Any]:
@@ -170,7 +181,7 @@ def metrics_and_series(conn: sqlite3.Connection,
 
 
 def _metrics(conn: sqlite3.Connection, run: _Run, inputs: RunInputs) -> dict[str, Any]:
-    return {
+    metrics = {
         **_quoting(conn, run, inputs),
         **_trading(run, inputs),
         "inventory": _inventory(run, inputs),
@@ -178,6 +189,10 @@ def _metrics(conn: sqlite3.Connection, run: _Run, inputs: RunInputs) -> dict[str
         "halts": _halts(conn, inputs),
         "guard_events": report_queries.guard_event_counts(conn, inputs.start_ms, inputs.end_ms),
     }
+    if run.hedges is not None:
+        metrics["hedging"] = hm.hedging_metrics(run.hedges, run.samples, run.fills,
+                                                run.reference, inputs.end_ms)
+    return metrics
 
 
 def _quoting(conn: sqlite3.Connection, run: _Run, inputs: RunInputs) -> dict[str, Any]:
@@ -218,6 +233,9 @@ def _trading(run: _Run, inputs: RunInputs) -> dict[str, Any]:
         "pnl_mtm_usdm": _money(pnl.pnl_mtm_usdm),
         "pnl_vs_hold_usdm": _money(pnl.pnl_vs_hold_usdm),
         "max_drawdown_usdm": _money(acct.max_drawdown(s.vs_hold_usdm for s in run.samples)),
+        "pnl_std_usdm": _num(hb.pnl_std_usdm(run.samples, inputs.start_ms, inputs.end_ms)),
+        "pnl_std_detrended_usdm": _num(hb.pnl_std_detrended_usdm(run.samples, inputs.start_ms,
+                                                                 inputs.end_ms)),
         "pnl_components": {name: _money(value) for name, value in attrs.asdict(pnl).items()},
     }
 
@@ -257,17 +275,6 @@ def _halts(conn: sqlite3.Connection, inputs: RunInputs) -> list[dict[str, Any]]:
             for e in events if e.kind not in _NOT_HALTS and not e.kind.endswith("_cleared")]
 
 
-def _money(value: Decimal) -> str:
-    """6 places, never "-0.000000"."""
-    rounded = value.quantize(_MONEY)
-    return str(rounded if rounded != 0 else abs(rounded))
-
-
-def _num(value: float | None) -> float | None:
-    """Rounded to FLOAT_PLACES, never −0.0, so equal runs print equal JSON."""
-    return None if value is None else round(value, FLOAT_PLACES) + 0.0
-
-
 def _per(count: int, minutes: float) -> float | None:
     return _num(count / minutes) if minutes > 0 else None
 
@@ -282,7 +289,10 @@ class ReportSeries:
     value is missing (no live quote on a side, a horizon no fill reaches). Every path is a
     step path: a value holds until the next time, and the last one until `end_s`. The
     account's paths (mid, inventory, γ, equity against holding, fees paid so far) share
-    the times `t_s`: the start, every reference tick and every fill."""
+    the times `t_s`: the start, every reference tick and every fill. A hedged run adds
+    the combined book's paths (`hedge_metrics`) on its own times `net_t_s` (the Binance
+    fills too): ADA held net of the hedges (DeltaDeFi's plus what Binance bought less
+    sold), and its equity against holding; empty when the run did not hedge."""
 
     end_s: float
     t_s: Floats
@@ -300,11 +310,19 @@ class ReportSeries:
     fees_usdm: Floats
     markout_horizons_s: tuple[int, ...]
     markout_bps: Floats
+    net_t_s: Floats = ()
+    net_inventory_ada: Floats = ()
+    combined_pnl_vs_hold_usdm: Floats = ()
+
+    @property
+    def hedged(self) -> bool:
+        return bool(self.net_t_s)
 
 
 def report_series(conn: sqlite3.Connection, inputs: RunInputs) -> ReportSeries:
     """The time series of the report's plot for the run in `conn`: reference mid, our best
-    bid/ask, fills, inventory and γ, equity against holding and fees paid, markout curve."""
+    bid/ask, fills, inventory and γ, equity against holding and fees paid, markout curve;
+    the combined book's inventory and equity when the run hedged."""
     return _series(_Run.load(conn, inputs), inputs)
 
 
@@ -316,6 +334,7 @@ def _series(run: _Run, inputs: RunInputs) -> ReportSeries:
     buys = [f.fill for f in run.fills if f.sign > 0]
     sells = [f.fill for f in run.fills if f.sign < 0]
     curve = [fq.markout_at(run.fills, run.reference, h)[0] for h in fq.CURVE_HORIZONS_S]
+    combined = run.hedges.combined if run.hedges is not None else []
     return ReportSeries(
         end_s=secs(inputs.end_ms),
         t_s=tuple(secs(s.t_ms) for s in samples), mid=tuple(float(s.mid) for s in samples),
@@ -331,6 +350,9 @@ def _series(run: _Run, inputs: RunInputs) -> ReportSeries:
         fees_usdm=tuple(float(s.fees_usdm) for s in samples),
         markout_horizons_s=fq.CURVE_HORIZONS_S,
         markout_bps=tuple(_NAN if m is None else m for m in curve),
+        net_t_s=tuple(secs(s.t_ms) for s in combined),
+        net_inventory_ada=tuple(float(s.ada) for s in combined),
+        combined_pnl_vs_hold_usdm=tuple(float(s.vs_hold_usdm) for s in combined),
     )
 
 

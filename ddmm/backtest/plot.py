@@ -3,7 +3,9 @@
 Panels sharing the time axis (seconds since the run's start): the Binance mid with our
 best bid and ask and our fills (▲ buys, ▼ sells); inventory in ADA with γ on a second
 axis; equity against holding the starting balances, and the fees paid so far. Below them,
-the markout curve: volume-weighted markout in bps against the horizon.
+the markout curve: volume-weighted markout in bps against the horizon. A hedged run adds,
+beside DeltaDeFi's, the combined book's ADA (net of the Binance hedges) to the inventory
+panel and its equity against holding to the PnL panel.
 
 A `Figure` on its own Agg canvas, never pyplot: no global figure registry, no GUI
 backend, no threads. The PNG carries no software or time stamp, so a run redrawn gives
@@ -62,8 +64,13 @@ def _price_panel(ax: Axes, s: ReportSeries) -> None:
 
 
 def _inventory_panel(ax: Axes, s: ReportSeries) -> None:
-    _steps(ax, s.t_s, s.inventory_ada, s.end_s, color="tab:blue", label="ADA held")
+    _steps(ax, s.t_s, s.inventory_ada, s.end_s, color="tab:blue",
+           label="ADA held on DeltaDeFi" if s.hedged else "ADA held")
     ax.set_ylabel("inventory (ADA)", color="tab:blue")
+    if s.hedged:
+        _steps(ax, s.net_t_s, s.net_inventory_ada, s.end_s, color="black", linewidth=1.0,
+               label="net of Binance hedges")
+        ax.legend(loc="upper left", fontsize="small")
     gamma = ax.twinx()
     _steps(gamma, s.t_s, s.gamma, s.end_s, color="tab:orange", linewidth=0.8)
     gamma.set_ylabel("γ", color="tab:orange")
@@ -71,7 +78,11 @@ def _inventory_panel(ax: Axes, s: ReportSeries) -> None:
 
 
 def _pnl_panel(ax: Axes, s: ReportSeries) -> None:
-    _steps(ax, s.t_s, s.pnl_vs_hold_usdm, s.end_s, color="tab:purple", label="PnL vs hold")
+    _steps(ax, s.t_s, s.pnl_vs_hold_usdm, s.end_s, color="tab:purple",
+           label="PnL vs hold, DeltaDeFi" if s.hedged else "PnL vs hold")
+    if s.hedged:
+        _steps(ax, s.net_t_s, s.combined_pnl_vs_hold_usdm, s.end_s, color="black",
+               linewidth=1.0, label="PnL vs hold, with the hedges")
     _steps(ax, s.t_s, s.fees_usdm, s.end_s, color="tab:brown", label="fees paid")
     ax.axhline(0, color="0.7", linewidth=0.6)
     ax.set_ylabel("USDM")

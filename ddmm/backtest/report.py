@@ -9,6 +9,11 @@ gives the same bytes. What depends on the machine (speed, wall seconds, host) go
 metrics' fills must equal them), what it still had open at the end, and the order-endpoint
 requests in its busiest 1 s — the rate limit's true load, where the metrics'
 `max_actions_in_any_1s` counts cancels when the OMS decides them.
+
+The tables show a hedged run's `hedging` figures (`hedge_metrics`) for every run: a run
+without Binance fills is a book without hedges, so there its combined figures are
+DeltaDeFi's own and its hedges and Binance PnL are zero (`table_figures`); that way
+`--compare` of hedging off against on prints B − A for each.
 """
 
 from __future__ import annotations
@@ -43,8 +48,14 @@ FILLS_CSV = "fills.csv"
 LOG_NAME = "backtest.log"
 
 SUMMARY_KEYS = (
-    "pnl_vs_hold_usdm", "pnl_mtm_usdm", "fees_usdm", "max_drawdown_usdm", "fills",
-    "volume_ada", "volume_usdm", "quote_uptime", "tracking_error_bps", "actions_per_min",
+    "pnl_vs_hold_usdm", "pnl_mtm_usdm", "fees_usdm", "max_drawdown_usdm", "pnl_std_usdm",
+    "pnl_std_detrended_usdm", "hedging.pnl_vs_hold_usdm.binance",
+    "hedging.pnl_vs_hold_usdm.combined", "hedging.pnl_std_usdm.combined",
+    "hedging.pnl_std_detrended_usdm.combined", "hedging.max_drawdown_usdm.combined",
+    "hedging.hedges", "hedging.volume_ada", "hedging.fees_usdt", "hedging.slippage_bps",
+    "hedging.position_ada.deltadefi.max_abs", "hedging.position_ada.net.max_abs",
+    "hedging.position_ada.net.end", "hedging.unhedged_ada_end", "fills", "volume_ada",
+    "volume_usdm", "quote_uptime", "tracking_error_bps", "actions_per_min",
     "orders_per_min", "cancels_per_min", "max_actions_in_any_1s", "markout_bps.1",
     "markout_bps.10", "markout_bps.60", "spread_capture_bps", "realized_spread_bps",
     "inventory.min_ada", "inventory.max_ada", "inventory.end_ada",
@@ -124,6 +135,39 @@ def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+_UNHEDGED_ZERO: dict[str, Any] = {
+    "hedging.hedges": 0, "hedging.binance_fills": 0, "hedging.volume_ada": "0.000000",
+    "hedging.volume_usdt": "0.000000", "hedging.fees_usdt": "0.000000",
+    "hedging.pnl_vs_hold_usdm.binance": "0.000000",
+}
+
+
+def table_figures(metrics: dict[str, Any]) -> dict[str, Any]:
+    """`flatten(metrics)`, and for a run without a `hedging` block the figures it would
+    have as a book with no hedges: combined = DeltaDeFi's own PnL, PnL std and drawdown,
+    the positions from `inventory` (ADA held minus the start), no hedges and no Binance
+    PnL; the slippage and the hedger's unhedged ADA stay None (nothing to measure: the
+    whole position is unhedged, `hedging.position_ada.net`)."""
+    flat = flatten(metrics)
+    if "hedging" in metrics or "inventory" not in metrics:
+        return flat
+    hedging = dict(_UNHEDGED_ZERO)
+    for name in ("deltadefi", "combined"):
+        hedging[f"hedging.pnl_vs_hold_usdm.{name}"] = metrics["pnl_vs_hold_usdm"]
+        hedging[f"hedging.pnl_std_usdm.{name}"] = metrics.get("pnl_std_usdm")
+        hedging[f"hedging.pnl_std_detrended_usdm.{name}"] = metrics.get("pnl_std_detrended_usdm")
+        hedging[f"hedging.max_drawdown_usdm.{name}"] = metrics["max_drawdown_usdm"]
+    inventory = metrics["inventory"]
+    start = Decimal(inventory["start_ada"])
+    low, high, end = (Decimal(inventory[key]) - start for key in ("min_ada", "max_ada", "end_ada"))
+    for name in ("deltadefi", "net"):
+        hedging.update({f"hedging.position_ada.{name}.min": str(low),
+                        f"hedging.position_ada.{name}.max": str(high),
+                        f"hedging.position_ada.{name}.end": str(end),
+                        f"hedging.position_ada.{name}.max_abs": str(max(-low, high))})
+    return {**flat, **hedging}
+
+
 def _number(value: Any) -> Decimal | None:
     if value is None or isinstance(value, bool):
         return None
@@ -149,7 +193,7 @@ def summary_table(runs: dict[str, dict[str, Any]]) -> str:
     table.add_column("metric")
     for name in runs:
         table.add_column(name, justify="right")
-    flats = [flatten(metrics) for metrics in runs.values()]
+    flats = [table_figures(metrics) for metrics in runs.values()]
     for key in SUMMARY_KEYS:
         table.add_row(key, *(_cell(flat.get(key)) for flat in flats))
     return _render(table)
@@ -157,7 +201,7 @@ def summary_table(runs: dict[str, dict[str, Any]]) -> str:
 
 def compare_table(metrics_a: dict[str, Any], metrics_b: dict[str, Any]) -> str:
     """A and B side by side with B − A."""
-    flat_a, flat_b = flatten(metrics_a), flatten(metrics_b)
+    flat_a, flat_b = table_figures(metrics_a), table_figures(metrics_b)
     table = Table(title="A vs B")
     for column in ("metric", "A", "B", "B − A"):
         table.add_column(column, justify="left" if column == "metric" else "right")
