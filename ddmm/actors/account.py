@@ -185,10 +185,15 @@ class Account:
         await self.update_risk()
 
     async def _resume(self) -> None:
-        """Clear every latched halt. A resume during a daily-loss breach sets the day's
-        PnL baseline to the loss as it stands, so the limit counts from here instead of
-        halting again at once; the baseline is persisted with the resume."""
+        """Clear every latched halt, and an operator stop from the ops endpoint (a
+        restart's replay clears that one at the resume event too). A resume during a
+        daily-loss breach sets the day's PnL baseline to the loss as it stands, so the
+        limit counts from here instead of halting again at once; the baseline is
+        persisted with the resume."""
         self.halts.clear()
+        if "ops_stop" in self.conditions:
+            self._condition(ConditionChanged(kind="ops_stop", active=False,
+                                             reason="operator resume"))
         now = self._clock_ms()
         today = utc_day_start_ms(now)
         baseline = self._pnl_baseline if self._baseline_today(now) else None

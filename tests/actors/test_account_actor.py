@@ -177,6 +177,19 @@ async def test_operator_halt_stays_until_resume(autojump_clock: trio.testing.Moc
     assert [u.state.mode for u in h.risk_updates()] == [RiskMode.NORMAL]
 
 
+async def test_a_resume_lifts_an_ops_endpoint_stop_too(
+        autojump_clock: trio.testing.MockClock) -> None:
+    h = await started(Harness())
+    await h.account.handle(balances())
+    h.risk_updates()
+    await h.account.handle(ConditionChanged(kind="ops_stop", active=True,
+                                            reason="stop requested on the ops endpoint"))
+    assert [u.state.mode for u in h.risk_updates()] == [RiskMode.HALTED]
+    await h.account.handle(ResumeRequested())  # `ddmm resume`: the resume file
+    assert [u.state.mode for u in h.risk_updates()] == [RiskMode.NORMAL]
+    assert [e.kind for e in h.db.risk_events][-3:] == ["ops_stop_cleared", "resume", "normal"]
+
+
 async def test_no_mid_price_halts_fail_closed(autojump_clock: trio.testing.MockClock) -> None:
     h = await started(Harness(mid=None))
     await h.account.handle(balances())
