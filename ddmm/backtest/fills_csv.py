@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,20 +29,24 @@ HEADER = ("ts_ms", "time_utc", "side", "price", "qty", "fee", "fee_asset", "loca
 
 
 def write_fills_csv(path: Path, conn: sqlite3.Connection, reference: Iterable[ReferencePoint],
-                    *, base_asset: str = ADAUSDM.base_asset) -> None:
-    """Write every counted fill of `conn`, oldest first, to `path`."""
+                    *, base_asset: str = ADAUSDM.base_asset, start_ms: int = 0,
+                    end_ms: int = 2**63 - 1,
+                    known_horizons_s: Collection[int] = CSV_HORIZONS_S) -> None:
+    """Write every counted fill of `conn` within [start_ms, end_ms], oldest first, to
+    `path`; markouts at horizons outside `known_horizons_s` stay empty (the reference
+    does not hold the mid there)."""
     ref = ReferencePath(tuple(reference))
-    fills = price_fills(counted_fills(conn, 0, 2**63 - 1), ref, base_asset)
+    fills = price_fills(counted_fills(conn, start_ms, end_ms), ref, base_asset)
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(HEADER)
-        writer.writerows(_row(f, ref) for f in fills)
+        writer.writerows(_row(f, ref, known_horizons_s) for f in fills)
 
 
-def _row(priced: PricedFill, ref: ReferencePath) -> tuple[str, ...]:
+def _row(priced: PricedFill, ref: ReferencePath, known: Collection[int]) -> tuple[str, ...]:
     f = priced.fill
     markouts = (f"{markout_bps(priced, ref.mid_at(f.ts_ms + h * 1000)):.4f}"
-                if reaches(priced, ref, h) else "" for h in CSV_HORIZONS_S)
+                if h in known and reaches(priced, ref, h) else "" for h in CSV_HORIZONS_S)
     return (str(f.ts_ms), iso_utc(f.ts_ms), f.side, _plain(f.price), _plain(f.qty),
             _plain(f.fee), f.fee_asset, f.local_id or "", f.exchange_order_id, f.trade_id,
             _plain(priced.mid), *markouts)

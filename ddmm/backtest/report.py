@@ -10,57 +10,51 @@ metrics' fills must equal them), what it still had open at the end, and the orde
 requests in its busiest 1 s — the rate limit's true load, where the metrics'
 `max_actions_in_any_1s` counts cancels when the OMS decides them.
 
-The tables show a hedged run's `hedging` figures (`hedge_metrics`) for every run: a run
-without Binance fills is a book without hedges, so there its combined figures are
-DeltaDeFi's own and its hedges and Binance PnL are zero (`table_figures`); that way
-`--compare` of hedging off against on prints B − A for each.
+The figures, the plot, `fills.csv` and the tables are shared with `ddmm report`
+(`outputs`).
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import io
-import json
 import platform
 import sqlite3
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
-from ddmm.backtest.fills_csv import write_fills_csv
 from ddmm.backtest.market import Market
-from ddmm.backtest.metrics import RunInputs, metrics_and_series
-from ddmm.backtest.plot import write_report_png
+from ddmm.backtest.metrics import RunInputs
+from ddmm.backtest.outputs import (
+    FILLS_CSV,
+    REPORT_JSON,
+    REPORT_PNG,
+    compare_table,
+    config_digest,
+    flatten,
+    summary_table,
+    table_figures,
+    write_json,
+    write_report_files,
+)
+from ddmm.backtest.outputs import cell as _cell
+from ddmm.backtest.outputs import number as _number
+from ddmm.backtest.outputs import render as _render
 from ddmm.backtest.runner import RunResult
 from ddmm.config import Config
-from ddmm.config.show import config_to_plain, config_to_yaml
+from ddmm.config.show import config_to_plain
 from ddmm.quoting.params import ladder_params_from_config
 
-REPORT_JSON = "report.json"
-REPORT_PNG = "report.png"
+__all__ = ["FILLS_CSV", "LOG_NAME", "REPORT_JSON", "REPORT_PNG", "RUN_JSON", "compare_table",
+           "config_differences", "config_digest", "flatten", "rank_sweep", "summary_table",
+           "sweep_table", "table_figures", "write_json", "write_outputs", "write_sweep_csv"]
+
 RUN_JSON = "run.json"
-FILLS_CSV = "fills.csv"
 LOG_NAME = "backtest.log"
 
-SUMMARY_KEYS = (
-    "pnl_vs_hold_usdm", "pnl_mtm_usdm", "fees_usdm", "max_drawdown_usdm", "pnl_std_usdm",
-    "pnl_std_detrended_usdm", "hedging.pnl_vs_hold_usdm.binance",
-    "hedging.pnl_vs_hold_usdm.combined", "hedging.pnl_std_usdm.combined",
-    "hedging.pnl_std_detrended_usdm.combined", "hedging.max_drawdown_usdm.combined",
-    "hedging.hedges", "hedging.volume_ada", "hedging.fees_usdt", "hedging.slippage_bps",
-    "hedging.position_ada.deltadefi.max_abs", "hedging.position_ada.net.max_abs",
-    "hedging.position_ada.net.end", "hedging.unhedged_ada_end", "fills", "volume_ada",
-    "volume_usdm", "quote_uptime", "tracking_error_bps", "actions_per_min",
-    "orders_per_min", "cancels_per_min", "max_actions_in_any_1s", "markout_bps.1",
-    "markout_bps.10", "markout_bps.60", "spread_capture_bps", "realized_spread_bps",
-    "inventory.min_ada", "inventory.max_ada", "inventory.end_ada",
-    "inventory.mean_abs_gamma", "inventory.half_life_s", "halts",
-)
 RANK_KEY = "pnl_vs_hold_usdm"
 
 
@@ -76,9 +70,7 @@ def write_outputs(out: Path, config: Config, run_config: Config, market: Market,
         ladder=ladder_params_from_config(run_config.quote, result.rules))
     conn = sqlite3.connect(f"file:{result.db_path}?mode=ro", uri=True)
     try:
-        metrics, series = metrics_and_series(conn, inputs)
-        write_fills_csv(out / FILLS_CSV, conn, inputs.reference)
-        write_report_png(out / REPORT_PNG, series)
+        metrics = write_report_files(out, conn, inputs)
     finally:
         conn.close()
     report = {
@@ -109,107 +101,6 @@ def write_outputs(out: Path, config: Config, run_config: Config, market: Market,
                  "python": platform.python_version()},
     })
     return report
-
-
-def config_digest(config: Config) -> str:
-    """sha256 of the effective configuration as `ddmm check-config` prints it."""
-    return hashlib.sha256(config_to_yaml(config).encode()).hexdigest()
-
-
-def write_json(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested metrics as `a.b` keys; lists (halts) become their length."""
-    flat: dict[str, Any] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        elif isinstance(value, list):
-            flat[name] = len(value)
-        else:
-            flat[name] = value
-    return flat
-
-
-_UNHEDGED_ZERO: dict[str, Any] = {
-    "hedging.hedges": 0, "hedging.binance_fills": 0, "hedging.volume_ada": "0.000000",
-    "hedging.volume_usdt": "0.000000", "hedging.fees_usdt": "0.000000",
-    "hedging.pnl_vs_hold_usdm.binance": "0.000000",
-}
-
-
-def table_figures(metrics: dict[str, Any]) -> dict[str, Any]:
-    """`flatten(metrics)`, and for a run without a `hedging` block the figures it would
-    have as a book with no hedges: combined = DeltaDeFi's own PnL, PnL std and drawdown,
-    the positions from `inventory` (ADA held minus the start), no hedges and no Binance
-    PnL; the slippage and the hedger's unhedged ADA stay None (nothing to measure: the
-    whole position is unhedged, `hedging.position_ada.net`)."""
-    flat = flatten(metrics)
-    if "hedging" in metrics or "inventory" not in metrics:
-        return flat
-    hedging = dict(_UNHEDGED_ZERO)
-    for name in ("deltadefi", "combined"):
-        hedging[f"hedging.pnl_vs_hold_usdm.{name}"] = metrics["pnl_vs_hold_usdm"]
-        hedging[f"hedging.pnl_std_usdm.{name}"] = metrics.get("pnl_std_usdm")
-        hedging[f"hedging.pnl_std_detrended_usdm.{name}"] = metrics.get("pnl_std_detrended_usdm")
-        hedging[f"hedging.max_drawdown_usdm.{name}"] = metrics["max_drawdown_usdm"]
-    inventory = metrics["inventory"]
-    start = Decimal(inventory["start_ada"])
-    low, high, end = (Decimal(inventory[key]) - start for key in ("min_ada", "max_ada", "end_ada"))
-    for name in ("deltadefi", "net"):
-        hedging.update({f"hedging.position_ada.{name}.min": str(low),
-                        f"hedging.position_ada.{name}.max": str(high),
-                        f"hedging.position_ada.{name}.end": str(end),
-                        f"hedging.position_ada.{name}.max_abs": str(max(-low, high))})
-    return {**flat, **hedging}
-
-
-def _number(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
-
-
-def _cell(value: Any) -> str:
-    return "—" if value is None else str(value)
-
-
-def _render(table: Table) -> str:
-    buffer = io.StringIO()
-    Console(width=160, file=buffer).print(table)
-    return buffer.getvalue()
-
-
-def summary_table(runs: dict[str, dict[str, Any]]) -> str:
-    """The summary of one or more runs, one column each."""
-    table = Table(title="backtest summary")
-    table.add_column("metric")
-    for name in runs:
-        table.add_column(name, justify="right")
-    flats = [table_figures(metrics) for metrics in runs.values()]
-    for key in SUMMARY_KEYS:
-        table.add_row(key, *(_cell(flat.get(key)) for flat in flats))
-    return _render(table)
-
-
-def compare_table(metrics_a: dict[str, Any], metrics_b: dict[str, Any]) -> str:
-    """A and B side by side with B − A."""
-    flat_a, flat_b = table_figures(metrics_a), table_figures(metrics_b)
-    table = Table(title="A vs B")
-    for column in ("metric", "A", "B", "B − A"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for key in SUMMARY_KEYS:
-        a, b = _number(flat_a.get(key)), _number(flat_b.get(key))
-        table.add_row(key, _cell(flat_a.get(key)), _cell(flat_b.get(key)),
-                      _cell(None if a is None or b is None else b - a))
-    return _render(table)
 
 
 def config_differences(config_a: Config, config_b: Config) -> dict[str, list[Any]]:

@@ -54,6 +54,8 @@ from ddmm.feeds.sources import Frame
 from ddmm.feeds.tape import TapeTrade
 from ddmm.hedge_venue import HedgeVenue, open_hedge_venue
 from ddmm.ops.metrics import BotMetrics
+from ddmm.persistence import schema
+from ddmm.persistence.mark_queries import MARK_INTERVAL_MS, ReferenceMark, record_marks
 from ddmm.runtime.latest import LatestValue
 from ddmm.runtime.memory_network import MemoryNetwork
 from ddmm.sim.app import create_app
@@ -124,7 +126,34 @@ def run_backtest(config: Config, market: Market, *, progress: Progress | None = 
         result: RunResult = trio.run(
             partial(_backtest, config, market, progress, _Reference(keep=keep_reference)),
             clock=clock)
+    _record_marks(config, result)
     return attrs.evolve(result, wall_s=time.perf_counter() - started)
+
+
+def _record_marks(config: Config, result: RunResult) -> None:
+    """Mark the run's reference in its database, after the run, as the running bot marks
+    a session's (`ddmm.actors.reference_marks`: each second while the last tick is younger
+    than `feed.stale_ms`), so that `ddmm report --db` reads a backtest's database as it
+    reads a session's. After the run, so the run itself is unchanged."""
+    ticks = result.reference
+    if not ticks:
+        return
+    marks, index = [], 0
+    for t_ms in range(result.start_ms + MARK_INTERVAL_MS, result.end_ms + 1, MARK_INTERVAL_MS):
+        while index < len(ticks) and ticks[index].t_ms <= t_ms:
+            index += 1
+        last = ticks[index - 1] if index else None
+        if last is not None and t_ms - last.t_ms < config.feed.stale_ms:
+            marks.append(ReferenceMark(ts_ms=t_ms, bid=last.bid, ask=last.ask,
+                                       bid_qty=last.bid_qty, ask_qty=last.ask_qty))
+    conn = schema.connect(str(config.persistence.path), synchronous="NORMAL",
+                          busy_timeout_ms=1000)
+    try:
+        with conn:
+            conn.execute("BEGIN")
+            record_marks(conn, marks)
+    finally:
+        conn.close()
 
 
 @contextlib.contextmanager

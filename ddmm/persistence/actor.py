@@ -36,7 +36,7 @@ from ddmm.domain.records import (
 )
 from ddmm.errors import PersistenceError
 from ddmm.hedging.plan import Unhedged
-from ddmm.persistence import guard_queries, hedge_queries, queries, shadow_queries
+from ddmm.persistence import guard_queries, hedge_queries, mark_queries, queries, shadow_queries
 from ddmm.persistence.inloop import DbInLoop
 from ddmm.persistence.records import (
     BalanceRecord,
@@ -111,6 +111,10 @@ class Persistence:
         """Store the quote guard's markouts and the events they caused (one transaction)."""
         await self._db.submit(functools.partial(guard_queries.record_guard,
                                                 markouts=tuple(markouts), events=tuple(events)))
+
+    async def record_reference_mark(self, mark: mark_queries.ReferenceMark) -> None:
+        """Store one mark of the reference book (`mark_queries`)."""
+        await self._db.submit(functools.partial(mark_queries.record_marks, marks=(mark,)))
 
     async def fills_after(self, after_rowid: int,
                           since_ms: int = 0) -> tuple[int, list[FillRecord]]:

@@ -102,6 +102,18 @@ class ReadOnlyDb:
 def open_readonly(path: Path) -> Iterator[ReadOnlyDb]:
     """Open an existing database for reading; `PersistenceError` if it is missing,
     unreadable, or of another schema version."""
+    with open_readonly_connection(path) as (conn, _):
+        yield ReadOnlyDb(conn)
+
+
+@contextmanager
+def open_readonly_connection(path: Path, *, oldest_version: int | None = None
+                             ) -> Iterator[tuple[sqlite3.Connection, int]]:
+    """(A read-only connection to an existing database, its schema version);
+    `PersistenceError` if it is missing, unreadable, or of a version outside
+    [oldest_version, this code's] (default: exactly this code's)."""
+    newest = len(schema.MIGRATIONS)
+    oldest = newest if oldest_version is None else oldest_version
     if not path.is_file():
         raise PersistenceError(f"no database at {path}")
     try:
@@ -110,11 +122,11 @@ def open_readonly(path: Path) -> Iterator[ReadOnlyDb]:
         raise PersistenceError(f"cannot open {path} read-only: {exc}") from exc
     try:
         version = _version(conn)
-        if version != len(schema.MIGRATIONS):
+        if not oldest <= version <= newest:
+            wanted = str(newest) if oldest == newest else f"{oldest} to {newest}"
             raise PersistenceError(
-                f"{path} has schema version {version}, this code reads {len(schema.MIGRATIONS)}"
-            )
-        yield ReadOnlyDb(conn)
+                f"{path} has schema version {version}, this code reads {wanted}")
+        yield conn, version
     finally:
         conn.close()
 

@@ -15,6 +15,7 @@ import attrs
 from ddmm.domain.orders import OrderState
 from ddmm.domain.quotes import Side
 from ddmm.domain.records import RiskEventRecord
+from ddmm.persistence.records import BalanceRecord
 
 
 @attrs.frozen(kw_only=True)
@@ -66,3 +67,45 @@ def guard_event_counts(conn: sqlite3.Connection, start_ms: int,
             " GROUP BY kind, side ORDER BY kind, side", (start_ms, end_ms)):
         counts.setdefault(kind, {})[side] = int(count)
     return counts
+
+
+_TIMED_TABLES = ("order_events", "fills", "risk_events", "balance_snapshots", "guard_events",
+                 "binance_fills", "reference_marks")
+
+
+def session_span(conn: sqlite3.Connection) -> tuple[int, int] | None:
+    """The first and last time anything was recorded (an order's audit row, a fill, a risk
+    or guard event, a balance snapshot, a hedge fill, a reference mark); None if nothing
+    was. Tables a database lacks (an older schema) are skipped."""
+    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    union = " UNION ALL ".join(f"SELECT MIN(ts_ms) AS lo, MAX(ts_ms) AS hi FROM {table}"
+                               for table in _TIMED_TABLES if table in present)
+    first, last = conn.execute(f"SELECT MIN(lo), MAX(hi) FROM ({union})").fetchone()
+    return None if first is None else (int(first), int(last))
+
+
+def balances_around(conn: sqlite3.Connection, t_ms: int) -> list[BalanceRecord]:
+    """Each asset's last snapshot at or before `t_ms`; for an asset with none, its first
+    snapshot after `t_ms`."""
+    def snapshots(pick: str, where: str) -> dict[str, BalanceRecord]:
+        rows = conn.execute(
+            "SELECT b.ts_ms, b.asset, b.free, b.locked FROM balance_snapshots b JOIN"
+            f" (SELECT asset, {pick}(id) AS id FROM balance_snapshots WHERE ts_ms {where} ?"
+            " GROUP BY asset) p ON b.id = p.id ORDER BY b.asset", (t_ms,)).fetchall()
+        return {r[1]: BalanceRecord(ts_ms=r[0], asset=r[1], free=Decimal(r[2]),
+                                    locked=Decimal(r[3])) for r in rows}
+
+    return list({**snapshots("MIN", ">"), **snapshots("MAX", "<=")}.values())
+
+
+def fill_mids(conn: sqlite3.Connection, end_ms: int) -> list[tuple[int, Decimal]]:
+    """(time, mid) the quote guard stored with the counted fills made up to `end_ms`: the
+    mid at each fill and, at fill time + horizon, the mid it read then; in time order."""
+    points: set[tuple[int, Decimal]] = set()
+    for ts_ms, horizon_s, at_fill, later in conn.execute(
+            "SELECT f.ts_ms, m.horizon_s, m.mid_at_fill, m.mid FROM fill_markouts m"
+            " JOIN fills f ON f.trade_id = m.trade_id"
+            " WHERE f.ts_ms <= ? AND f.quarantined = 0", (end_ms,)):
+        points.add((int(ts_ms), Decimal(at_fill)))
+        points.add((int(ts_ms) + int(horizon_s) * 1000, Decimal(later)))
+    return sorted(points)

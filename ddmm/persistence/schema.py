@@ -217,8 +217,22 @@ ever covered twice. A `hedge_intents` row is written before its order is sent an
 (Binance certainly did not execute it; its items are free again). `binance_fills` are
 the hedges' executions, once each by Binance's trade id."""
 
+_MIGRATION_7 = """
+CREATE TABLE reference_marks (
+    ts_ms   INTEGER PRIMARY KEY NOT NULL,
+    bid     TEXT NOT NULL,
+    ask     TEXT NOT NULL,
+    bid_qty TEXT NOT NULL,
+    ask_qty TEXT NOT NULL
+);
+"""
+"""The reference book a session traded against (SPEC §17, issue 16): the Binance best bid
+and ask with their sizes, once a second while the feed is fresh, so that `ddmm report`
+can score any paper or live session as a backtest is scored. No row while the feed is
+stale: a gap is a stale spell."""
+
 MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4,
-                               _MIGRATION_5, _MIGRATION_6)
+                               _MIGRATION_5, _MIGRATION_6, _MIGRATION_7)
 """Migration N is MIGRATIONS[N - 1]. Append only: a released migration never changes."""
 
 

@@ -293,7 +293,7 @@ def test_c11_kill_during_shutdown_cancel_all_leaves_nothing_open(runner: BotRunn
 
 
 ORDER_PATH = ["persistence", "oms", "limiter", "executor", "outbox", "account",
-              "account_watcher", "reconciler", "guard", "feed_watch"]
+              "account_watcher", "reconciler", "guard", "feed_watch", "reference_marks"]
 
 
 def test_c12_persistence_thread_failure_restarts_the_order_path_in_order(
