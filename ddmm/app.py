@@ -42,7 +42,8 @@ log = structlog.get_logger(actor="app")
 def run_bot(config: Config) -> int:
     """Configure logging and run the bot until a stop signal; returns the exit code."""
     redactor = configure_logging(level=config.logging.level, pretty=config.logging.pretty,
-                                 secrets=config.exchange.secret_values(),
+                                 secrets=[*config.exchange.secret_values(),
+                                          *config.ops.secret_values()],
                                  file=config.logging.file)
     return trio.run(partial(run_app, config, redactor=redactor))
 

@@ -32,6 +32,7 @@ from ddmm.actors import (
     outbox,
     quoter,
     reconciler,
+    reference_marks,
     shadow,
     stop_watch,
 )
@@ -168,6 +169,9 @@ class Wiring:
         # Last, so their restarts restart nothing else; they need the database only.
         watchers = [ChildSpec("guard", self._start_guard),
                     ChildSpec("feed_watch", self._start_feed_watch)]
+        if not self.backtest:
+            # A backtest keeps its whole reference path (the runner's RunResult).
+            watchers.append(ChildSpec("reference_marks", self._start_reference_marks))
         if self.hedge is not None:
             watchers.append(ChildSpec("hedger", self._start_hedger))
         if self.config.mode == "shadow":
@@ -372,6 +376,12 @@ class Wiring:
         await feed_watch.run(db=self.db, health=self.status.health, clock_ms=self.clock_ms,
                              stale_ms=self.config.feed.stale_ms, task_status=task_status)
 
+    async def _start_reference_marks(self, *,
+                                     task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.db is not None
+        await reference_marks.run(db=self.db, ticks=self.ticks, is_stale=self._feed_stale,
+                                  clock_ms=self.clock_ms, task_status=task_status)
+
     async def _start_reconciler(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.db is not None
         rec = reconciler.Reconciler(
@@ -391,7 +401,8 @@ class Wiring:
 
         def snapshot() -> dict[str, Any]:
             actors = self.supervisor.tree() if self.supervisor else {}
-            return {**merged([feed, *self._snapshots()]), "supervision_tree": actors}
+            return {"mode": self.config.mode, **merged([feed, *self._snapshots()]),
+                    "supervision_tree": actors}
 
         async def stop() -> None:
             await self.account_send.send(account_inbox.ConditionChanged(
@@ -403,7 +414,8 @@ class Wiring:
             await self.account_send.send(account_inbox.ResumeRequested())
 
         app = ops_server.create_app(snapshot, self.metrics, stop=stop, resume=resume,
-                                    state=partial(self._ops_state, snapshot))
+                                    state=partial(self._ops_state, snapshot),
+                                    token=self.config.ops.token)
         await ops_server.run_or_carry_on(self.config.ops.host, self.config.ops.port, app,
                                          task_status=task_status)
 

@@ -97,6 +97,7 @@ def cross_field_problems(config: Config) -> list[str]:
         for low_key, low, high_key, high in pairs
         if low > high
     ]
+    problems.extend(_ops_problems(config))
     credentials = (config.exchange.api_key, config.exchange.trading_password)
     if config.mode in ("live", "shadow") and None in credentials:
         problems.append(
@@ -104,6 +105,24 @@ def cross_field_problems(config: Config) -> list[str]:
             "DELTADEFI_TRADING_PASSWORD (environment or .env)"
         )
     return problems
+
+
+OPS_TOKEN_MIN_CHARS = 16
+
+
+def _ops_problems(config: Config) -> list[str]:
+    """Off loopback, anyone who reaches the port could halt or resume trading: POSTs need
+    a token then, and one long enough not to be guessed."""
+    token = config.ops.token
+    if token is None:
+        if config.ops.loopback:
+            return []
+        return [f"ops.token: required when ops.host ({config.ops.host}) is not a loopback "
+                "address; set DDMM_OPS__TOKEN (environment or .env), then POST /stop and "
+                "/resume need `Authorization: Bearer <token>`"]
+    if len(token.reveal().strip()) < OPS_TOKEN_MIN_CHARS:
+        return [f"ops.token: must be at least {OPS_TOKEN_MIN_CHARS} characters"]
+    return []
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

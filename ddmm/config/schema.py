@@ -7,6 +7,7 @@ Every default here is mirrored, with a comment, in conf/config.yaml.
 
 from __future__ import annotations
 
+import ipaddress
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -308,12 +309,36 @@ class SupervisorConfig:
     seed: int = 0
 
 
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # any other host name may resolve to a public address
+
+
 @attrs.frozen(kw_only=True)
 class OpsConfig:
+    """The ops HTTP server: health, metrics, the dashboard, stop and resume."""
+
     host: str = "127.0.0.1"
+    """Loopback by default; any other address needs `token`."""
     port: int = attrs.field(default=8787, validator=_between(0, 65535))
     status_interval_s: float = attrs.field(default=60.0, validator=_pos)
     ladder_log_interval_s: float = attrs.field(default=5.0, validator=_pos)
+    token: Secret | None = None
+    """Bearer token that `POST /stop` and `/resume` must carry once set (DDMM_OPS__TOKEN,
+    environment or .env); required when `host` is not a loopback address."""
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+    def secret_values(self) -> list[str]:
+        """The token in clear, for the log redactor only."""
+        return [] if self.token is None else [self.token.reveal()]
 
 
 @attrs.frozen(kw_only=True)
