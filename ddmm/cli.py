@@ -7,11 +7,13 @@ before going live. Errors are printed as one clear message and a non-zero exit c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import attrs
@@ -63,7 +65,31 @@ def _parser() -> argparse.ArgumentParser:
                        ("--ada", "total ADA balance"), ("--usdm", "total USDM balance")):
         quote.add_argument(flag, required=True, type=_decimal_arg, help=text)
     _add_sim_binance_options(subparsers["sim-binance"])
+    subparsers["config-reference"].add_argument(
+        "--out", type=Path, default=None, metavar="FILE",
+        help="write the reference here (default: print it)")
+    _add_top_options(subparsers["top"])
+    _add_report_options(subparsers["report"])
     return parser
+
+
+def _add_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, required=True, metavar="FILE",
+                        help="the session's database (a paper-mode path finds its newest "
+                             "<stem>-paper-<stamp>.db, as `status` does)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output directory (default var/report/<db stem>-<window>)")
+    parser.add_argument("--from", dest="start", default=None, metavar="ISO|MS",
+                        help="window start, ISO-8601 (UTC unless it says) or milliseconds")
+    parser.add_argument("--to", dest="end", default=None, metavar="ISO|MS",
+                        help="window end (default: the session's last record)")
+
+
+def _add_top_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default=None,
+                        help="the bot's ops endpoint (default http://ops.host:ops.port)")
+    parser.add_argument("--interval", type=float, default=0.5,
+                        help="seconds between refreshes (default 0.5)")
 
 
 def _add_sim_binance_options(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +141,8 @@ def _decimal_arg(text: str) -> Decimal:
 COMMAND_HELP = {
     "run": "run the bot (default)",
     "check-config": "print the effective configuration (secrets masked) and exit",
+    "config-reference": "the configuration reference in Markdown (docs/configuration.md), "
+                        "from the schema and the comments of conf/config.yaml",
     "quote": "print the ladder the bot would quote for a given book and balances (JSON)",
     "sim": "serve the DeltaDeFi simulator on loopback (sim.host, sim.port) until Ctrl-C",
     "fake-binance": "serve the configured replay/synthetic feed as a fake Binance WebSocket",
@@ -124,8 +152,10 @@ COMMAND_HELP = {
     "stop": "emergency stop: a running bot cancels everything and halts (creates risk.stop_file)",
     "resume": "lift an emergency stop and clear latched halts such as the daily-loss halt",
     "status": "print orders, fills, position and risk events from the database",
+    "top": "live terminal dashboard of the running bot (the database's state when it is down)",
     "doctor": "read-only preflight: credentials, key, market, balances, feed, clock, DB, port",
     "backtest": "replay recordings or a synthetic regime through the whole bot in virtual time",
+    "report": "the backtest report (json, png, fills.csv) of a paper or live session database",
 }
 
 
@@ -151,6 +181,25 @@ def load_from_args(args: argparse.Namespace) -> Config:
 
 def _check_config(args: argparse.Namespace) -> int:
     print(config_to_yaml(load_from_args(args)), end="")
+    return 0
+
+
+def _config_reference(args: argparse.Namespace) -> int:
+    from ddmm.config.reference import render
+
+    path = _config_path(args)
+    if path is None:
+        raise ConfigError("config-reference: needs conf/config.yaml (run it from the "
+                          "repository root) or --config FILE, whose comments it renders")
+    try:
+        text = render(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -247,6 +296,23 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _top(args: argparse.Namespace) -> int:
+    import trio
+
+    from ddmm.ops.top import run_top
+
+    config = load_from_args(args)
+    if not 0.05 <= args.interval <= 60:
+        raise ConfigError("top: --interval must be between 0.05 and 60 seconds")
+    host = "127.0.0.1" if config.ops.host in ("0.0.0.0", "::", "") else config.ops.host
+    url = args.url or f"http://{f'[{host}]' if ':' in host else host}:{config.ops.port}"
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how an operator leaves
+        trio.run(partial(run_top, url=url, interval_s=args.interval,
+                         database=config.persistence.path,
+                         budget_per_s=config.limiter.refill_per_s))
+    return 0
+
+
 ALLOW_LOCAL_FEED_ENV = "DDMM_TESTING_ALLOW_LOCAL_FEED"
 """Test-only: "1" lets a live-mode drill take its feed from a loopback fake Binance (the
 drills have no internet). Never set it for real trading."""
@@ -301,6 +367,21 @@ def _backtest(args: argparse.Namespace) -> int:
     return command.run_single(config, inputs, seed=seed, out=out)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from ddmm.backtest import session_report
+    from ddmm.persistence.status import status_database
+
+    db = status_database(args.db)
+    start, end = (None if text is None else session_report.parse_instant(text)
+                  for text in (args.start, args.end))
+    out = args.out or session_report.default_out(db, start, end)
+    report = session_report.write_session_report(db, out, load_from_args(args),
+                                                 start_ms=start, end_ms=end)
+    print(session_report.summary(report))
+    print(f"report: {out / 'report.json'}  plot: {out / 'report.png'}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from ddmm.app import run_bot
 
@@ -315,6 +396,7 @@ def _run(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
     "check-config": _check_config,
+    "config-reference": _config_reference,
     "quote": _quote,
     "sim": _sim,
     "fake-binance": _fake_binance,
@@ -323,8 +405,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "stop": _stop,
     "resume": _resume,
     "status": _status,
+    "top": _top,
     "doctor": _doctor,
     "backtest": _backtest,
+    "report": _report,
 }
 
 
