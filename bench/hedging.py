@@ -16,14 +16,13 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bench._common import RESULTS_DIR, write_result
-from ddmm.backtest.command import HASH_SEED, ConfigLoader, run_point
+from ddmm.backtest.command import ConfigLoader, fixed_hash_seed, run_point
 from ddmm.backtest.proof import PROOF_INPUTS, ProofInput
 from ddmm.backtest.report import table_figures
 
@@ -88,7 +87,7 @@ def run_all(load: ConfigLoader, inputs: Sequence[ProofInput], seeds: Sequence[in
     one dict per run: input, preset, seed, exit code and the figures."""
     tasks = [(load, preset, item, seed, out / item.name / f"{preset}-seed{seed}")
              for item in inputs for preset in PRESETS for seed in seeds]
-    with _fixed_hash_seed(), ProcessPoolExecutor(
+    with fixed_hash_seed(), ProcessPoolExecutor(
             max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
         return list(pool.map(_run, tasks))
 
@@ -100,21 +99,6 @@ def _run(task: tuple[ConfigLoader, str, ProofInput, int, Path]) -> dict[str, Any
     return {"input": item.name, "preset": preset, "seed": seed,
             "exit_code": summary["exit_code"],
             **{name: float(flat[key]) for name, key in FIGURES.items()}}
-
-
-@contextmanager
-def _fixed_hash_seed() -> Iterator[None]:
-    """Spawned workers read `PYTHONHASHSEED` as they start: fixed, a run is the same as
-    `ddmm backtest` makes it."""
-    before = os.environ.get("PYTHONHASHSEED")
-    os.environ["PYTHONHASHSEED"] = HASH_SEED
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["PYTHONHASHSEED"]
-        else:
-            os.environ["PYTHONHASHSEED"] = before
 
 
 def mean_figures(runs: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:

@@ -13,8 +13,9 @@ import itertools
 import multiprocessing
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,22 @@ from ddmm.errors import ConfigError
 from ddmm.logging import configure_logging
 
 HASH_SEED = "0"
+
+
+@contextmanager
+def fixed_hash_seed() -> Iterator[None]:
+    """`PYTHONHASHSEED` fixed while the block runs: workers spawned in it (a sweep's, the
+    proof's, a bench's) read it as they start, so each run is the same as `ddmm backtest`
+    makes it in any parent process."""
+    before = os.environ.get("PYTHONHASHSEED")
+    os.environ["PYTHONHASHSEED"] = HASH_SEED
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PYTHONHASHSEED"]
+        else:
+            os.environ["PYTHONHASHSEED"] = before
 
 
 def reexec_with_fixed_hash_seed() -> None:

@@ -21,17 +21,15 @@ static's.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import statistics
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
-from ddmm.backtest.command import HASH_SEED, ConfigLoader, Inputs, run_point
+from ddmm.backtest.command import ConfigLoader, Inputs, fixed_hash_seed, run_point
 from ddmm.config.schema import Regime
 
 Role = Literal["tune", "report"]
@@ -120,24 +118,9 @@ def run_proof(load: ConfigLoader, inputs: Sequence[ProofInput], seeds: Sequence[
     tasks = [(load, preset, item, seed, duration_s, out / item.name / f"{preset}-seed{seed}")
              for item in inputs for preset in presets for seed in seeds]
     context = multiprocessing.get_context("spawn")
-    with _fixed_hash_seed(), ProcessPoolExecutor(max_workers=max(1, jobs),
+    with fixed_hash_seed(), ProcessPoolExecutor(max_workers=max(1, jobs),
                                                  mp_context=context) as pool:
         return list(pool.map(_run_point, tasks))
-
-
-@contextmanager
-def _fixed_hash_seed() -> Iterator[None]:
-    """Spawned workers read `PYTHONHASHSEED` as they start (see
-    `command.reexec_with_fixed_hash_seed`): a run is then the same in any parent process."""
-    before = os.environ.get("PYTHONHASHSEED")
-    os.environ["PYTHONHASHSEED"] = HASH_SEED
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["PYTHONHASHSEED"]
-        else:
-            os.environ["PYTHONHASHSEED"] = before
 
 
 def _run_point(task: tuple[ConfigLoader, str, ProofInput, int, float, Path]) -> ProofRun:
