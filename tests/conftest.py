@@ -26,7 +26,10 @@ _GROUPS = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each drill with its group before xdist's worker reads the marks (its own
+    hook turns them into the node id suffix `loadgroup` schedules by)."""
     for item in items:
         group = _GROUPS.get(item.path.name)
         if group is not None:
