@@ -28,6 +28,7 @@ Restart: permanent; `load` treats every pending intent as unknown and queries it
 once they are settled, the account's open orders and recent trades on Binance are
 compared with ours (`_reconcile`).
 Shutdown budget: immediate (each step is stored before the next request).
+The Binance calls it makes, and their answers as records, are in `ddmm.actors.hedge_calls`.
 """
 
 from __future__ import annotations
@@ -36,25 +37,29 @@ import math
 import random
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Protocol
 
 import structlog
 import trio
 
 from ddmm.actors.account_inbox import FillsChanged
+from ddmm.actors.hedge_calls import (
+    HedgeVenueClient,
+    binance_fill,
+    describe,
+    intent_view,
+    retry_after,
+    venue_rules,
+)
 from ddmm.domain.market import BookTick
 from ddmm.domain.money import BPS
-from ddmm.domain.quotes import PerSide, Side
+from ddmm.domain.quotes import PerSide
 from ddmm.domain.records import FillRecord, HedgeIntentRecord, RiskEventRecord
-from ddmm.exchange.binance import wire
 from ddmm.exchange.binance.client_order_id import hedge_client_order_id
 from ddmm.exchange.binance.errors import (
     BinanceError,
     BinanceOrderNotFound,
-    BinanceRateLimited,
     ExecutionUnknown,
 )
-from ddmm.exchange.binance.filters import SymbolFilters
 from ddmm.hedging.exposure import HedgeStatus
 from ddmm.hedging.plan import VenueRules, net_ada, plan_hedge
 from ddmm.persistence.actor import Persistence
@@ -75,29 +80,6 @@ RECHECK_S = 1.0
 fresh book) is planned again without a new fill: the book moves, so may the plan."""
 
 log = structlog.get_logger(actor="hedger")
-
-
-class HedgeVenueClient(Protocol):
-    """The Binance calls the hedger makes (`BinanceSpotClient`, or a test's fake)."""
-
-    recv_window_ms: int
-
-    def now_ms(self) -> int: ...
-
-    async def exchange_info(self, symbol: str) -> SymbolFilters: ...
-
-    async def place_ioc(self, symbol: str, side: Side, qty: Decimal, price: Decimal,
-                        client_order_id: str) -> wire.PlacedOrder: ...
-
-    async def query_order(self, symbol: str, client_order_id: str) -> wire.OrderState: ...
-
-    async def open_orders(self, symbol: str) -> tuple[wire.OrderState, ...]: ...
-
-    async def account(self) -> wire.Account: ...
-
-    async def my_trades(self, symbol: str, *, from_id: int | None = None,
-                        order_id: int | None = None, limit: int = 500
-                        ) -> tuple[wire.Trade, ...]: ...
 
 
 class Hedger:
@@ -187,7 +169,7 @@ class Hedger:
             trades = await self._client.my_trades(self._symbol, limit=RECONCILE_TRADES)
         except BinanceError as exc:
             # Informational: hedging goes on, and the next step tries again.
-            log.warning("binance_reconcile_failed", error=_describe(exc))
+            log.warning("binance_reconcile_failed", error=describe(exc))
             return
         known = await self._db.known_hedge_trades(str(t.trade_id) for t in trades)
         foreign = [t for t in trades if str(t.trade_id) not in known]
@@ -238,9 +220,9 @@ class Hedger:
         try:
             filters = await self._client.exchange_info(self._symbol)
         except BinanceError as exc:
-            await self._failed(f"exchange_info: {_describe(exc)}", _retry_after(exc))
+            await self._failed(f"exchange_info: {describe(exc)}", retry_after(exc))
             return False
-        self.rules = _venue_rules(filters)
+        self.rules = venue_rules(filters)
         self._assets = (filters.base_asset, filters.quote_asset)
         return True
 
@@ -255,7 +237,7 @@ class Hedger:
         try:
             account = await self._client.account()
         except BinanceError as exc:
-            await self._failed(f"account: {_describe(exc)}", _retry_after(exc))
+            await self._failed(f"account: {describe(exc)}", retry_after(exc))
             return
         book = self._ticks.peek()
         base, quote = self._assets
@@ -282,17 +264,18 @@ class Hedger:
             since = exc.not_after_ms - self._client.recv_window_ms if exc.not_after_ms \
                 else self._client.now_ms()
             self._unknown_since[intent.client_order_id] = since
-            await self._failed(f"place: {_describe(exc)}")
+            await self._failed(f"place: {describe(exc)}")
             return
         except BinanceError as exc:
             # A typed refusal: Binance did not execute it; its items wait for a new attempt.
-            await self._db.void_hedge_intent(intent.client_order_id, reason=_describe(exc),
+            await self._db.void_hedge_intent(intent.client_order_id, reason=describe(exc),
                                              now_ms=self._clock_ms())
-            await self._failed(f"place: {_describe(exc)}", _retry_after(exc))
+            await self._failed(f"place: {describe(exc)}", retry_after(exc))
             return
         self._fault("hedge_answer_read")
-        fills = [_fill(intent, placed.order_id, f.trade_id, f.price, f.qty, f.commission,
-                       f.commission_asset, placed.transact_time_ms) for f in placed.fills]
+        fills = [binance_fill(intent, placed.order_id, f.trade_id, f.price, f.qty,
+                              f.commission, f.commission_asset, placed.transact_time_ms)
+                 for f in placed.fills]
         await self._settle(intent.client_order_id, placed.executed_qty, placed.order_id,
                            fills, placed.status)
 
@@ -312,21 +295,22 @@ class Hedger:
                     log.warning("hedge_void_never_arrived", client_order_id=client_order_id)
                 else:
                     log.info("hedge_not_found_yet", client_order_id=client_order_id,
-                             error=_describe(exc))
+                             error=describe(exc))
                 continue
             except BinanceError as exc:
-                await self._failed(f"query: {_describe(exc)}", _retry_after(exc))
+                await self._failed(f"query: {describe(exc)}", retry_after(exc))
                 return
             if not state.is_final:
                 continue  # an IOC ends at once; look again next time
             try:
                 trades = await self._client.my_trades(self._symbol, order_id=state.order_id)
             except BinanceError as exc:
-                await self._failed(f"my_trades: {_describe(exc)}", _retry_after(exc))
+                await self._failed(f"my_trades: {describe(exc)}", retry_after(exc))
                 return
-            intent = _intent_view(client_order_id, state)
-            fills = [_fill(intent, t.order_id, t.trade_id, t.price, t.qty, t.commission,
-                           t.commission_asset, t.time_ms) for t in trades]
+            intent = intent_view(client_order_id, state)
+            fills = [binance_fill(intent, t.order_id, t.trade_id, t.price, t.qty,
+                                  t.commission, t.commission_asset, t.time_ms)
+                     for t in trades]
             await self._settle(client_order_id, state.executed_qty, state.order_id, fills,
                                state.status)
             del self._unknown_since[client_order_id]
@@ -383,34 +367,6 @@ class Hedger:
         paused = status.paused_sides()
         if paused != self._pause.peek():
             self._pause.publish(paused)
-
-
-def _venue_rules(filters: SymbolFilters) -> VenueRules:
-    return VenueRules(tick=filters.tick_size, step=filters.step_size, min_qty=filters.min_qty,
-                      min_notional=filters.min_notional)
-
-
-def _intent_view(client_order_id: str, state: wire.OrderState) -> HedgeIntentRecord:
-    """The intent as Binance reports it, for the side of the fills recovered by query."""
-    return HedgeIntentRecord(client_order_id=client_order_id, symbol=state.symbol,
-                             side=state.side, qty=state.orig_qty, limit_price=state.price,
-                             created_ms=state.time_ms, updated_ms=state.update_time_ms)
-
-
-def _fill(intent: HedgeIntentRecord, order_id: int, trade_id: int, price: Decimal,
-          qty: Decimal, fee: Decimal, fee_asset: str, ts_ms: int) -> FillRecord:
-    return FillRecord(trade_id=str(trade_id), exchange_order_id=str(order_id),
-                      local_id=intent.client_order_id, side=intent.side, qty=qty,
-                      price=price, fee=fee, fee_asset=fee_asset, ts_ms=ts_ms)
-
-
-def _describe(exc: BinanceError) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _retry_after(exc: BinanceError) -> float | None:
-    """How long Binance asked us to wait (a 429 or 418), if it did."""
-    return exc.retry_after_s if isinstance(exc, BinanceRateLimited) else None
 
 
 def default_backoff(initial_s: float, max_s: float, seed: int) -> Backoff:
