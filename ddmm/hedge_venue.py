@@ -25,7 +25,7 @@ import structlog
 import trio
 
 from ddmm.config import Config, Secret
-from ddmm.config.schema import HedgeConfig
+from ddmm.config.hedge_schema import HedgeConfig
 from ddmm.domain.market import BookTick
 from ddmm.errors import ConfigError
 from ddmm.exchange.binance.client import BASE_URLS, BinanceSpotClient

@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from ddmm.config import Config
-from ddmm.config.schema import HedgeConfig
+from ddmm.config.hedge_schema import HedgeConfig
 from ddmm.doctor import _hedging
 from ddmm.sim.binance.config import BinanceSimConfig
 from ddmm.sim.binance.engine import BinanceEngine

@@ -17,7 +17,7 @@ import trio.testing
 from structlog.testing import capture_logs
 
 from ddmm.config import Config
-from ddmm.config.schema import HedgeConfig, HedgeSimConfig
+from ddmm.config.hedge_schema import HedgeConfig, HedgeSimConfig
 from ddmm.domain.market import BookTick
 from ddmm.errors import ConfigError
 from ddmm.exchange.binance.client_order_id import hedge_client_order_id

@@ -22,7 +22,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
-from ddmm.config.schema import HedgeConfig
+from ddmm.config.hedge_schema import HedgeConfig
 from ddmm.sim.binance.app import build_binance_app
 from ddmm.sim.binance.config import BinanceSimConfig, SymbolRules
 from ddmm.sim.binance.engine import BinanceEngine
