@@ -7,26 +7,23 @@ before going live. Errors are printed as one clear message and a non-zero exit c
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 
 import attrs
 
-from ddmm.config import Config, load_config
+from ddmm import cli_ops
+from ddmm.cli_common import EXIT_CONFIG as EXIT_CONFIG
+from ddmm.cli_common import EXIT_FAILURE, config_path, load_from_args, overrides
+from ddmm.config import load_config
 from ddmm.config.live_guard import check_live_start
 from ddmm.config.show import config_to_yaml
 from ddmm.domain.money import parse_decimal
 from ddmm.errors import ConfigError, DdmmError, InvalidNumber
-
-DEFAULT_CONFIG = Path("conf/config.yaml")
-EXIT_CONFIG = 2
-EXIT_FAILURE = 1
 
 
 def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -68,28 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     subparsers["config-reference"].add_argument(
         "--out", type=Path, default=None, metavar="FILE",
         help="write the reference here (default: print it)")
-    _add_top_options(subparsers["top"])
-    _add_report_options(subparsers["report"])
+    cli_ops.add_top_options(subparsers["top"])
+    cli_ops.add_report_options(subparsers["report"])
     return parser
-
-
-def _add_report_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, required=True, metavar="FILE",
-                        help="the session's database (a paper-mode path finds its newest "
-                             "<stem>-paper-<stamp>.db, as `status` does)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output directory (default var/report/<db stem>-<window>)")
-    parser.add_argument("--from", dest="start", default=None, metavar="ISO|MS",
-                        help="window start, ISO-8601 (UTC unless it says) or milliseconds")
-    parser.add_argument("--to", dest="end", default=None, metavar="ISO|MS",
-                        help="window end (default: the session's last record)")
-
-
-def _add_top_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=None,
-                        help="the bot's ops endpoint (default http://ops.host:ops.port)")
-    parser.add_argument("--interval", type=float, default=0.5,
-                        help="seconds between refreshes (default 0.5)")
 
 
 def _add_sim_binance_options(parser: argparse.ArgumentParser) -> None:
@@ -159,26 +137,6 @@ COMMAND_HELP = {
 }
 
 
-def _config_path(args: argparse.Namespace) -> Path | None:
-    if args.config is None and DEFAULT_CONFIG.exists():
-        return DEFAULT_CONFIG
-    path: Path | None = args.config
-    return path
-
-
-def _overrides(args: argparse.Namespace) -> list[str]:
-    overrides = [*args.overrides, *getattr(args, "overrides_after_command", [])]
-    if args.mode is not None:
-        overrides.append(f"mode={args.mode}")
-    if args.pretty:
-        overrides.append("logging.pretty=true")
-    return overrides
-
-
-def load_from_args(args: argparse.Namespace) -> Config:
-    return load_config(_config_path(args), overrides=_overrides(args))
-
-
 def _check_config(args: argparse.Namespace) -> int:
     print(config_to_yaml(load_from_args(args)), end="")
     return 0
@@ -187,7 +145,7 @@ def _check_config(args: argparse.Namespace) -> int:
 def _config_reference(args: argparse.Namespace) -> int:
     from ddmm.config.reference import render
 
-    path = _config_path(args)
+    path = config_path(args)
     if path is None:
         raise ConfigError("config-reference: needs conf/config.yaml (run it from the "
                           "repository root) or --config FILE, whose comments it renders")
@@ -246,73 +204,6 @@ def _sim_binance(args: argparse.Namespace) -> int:
     return main_binance_sim(sim_config, book, port=args.port)
 
 
-def _cancel_all(args: argparse.Namespace) -> int:
-    import trio
-
-    from ddmm.exchange.client import DeltaDeFiClient
-    from ddmm.logging import configure_logging
-
-    config = load_from_args(args)
-    exchange = config.exchange
-    if config.mode == "paper" and exchange.rest_url is None:
-        raise ConfigError("exchange.rest_url: paper mode needs the simulator's URL "
-                          "(the embedded one lives inside the running bot)")
-    configure_logging(level=config.logging.level, pretty=config.logging.pretty,
-                      secrets=exchange.secret_values())
-
-    async def cancel() -> int:
-        async with DeltaDeFiClient.from_config(exchange) as client:
-            cancelled = await client.cancel_all(exchange.symbol)
-            remaining = await client.open_orders(exchange.symbol)
-        print(json.dumps({"cancelled": list(cancelled), "still_open": len(remaining)}))
-        return 0 if not remaining else EXIT_FAILURE
-
-    return trio.run(cancel)
-
-
-def _stop(args: argparse.Namespace) -> int:
-    path = load_from_args(args).risk.stop_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("emergency stop requested from the command line\n")
-    print(f"stop file created: {path} — the bot cancels everything and halts until `ddmm resume`")
-    return 0
-
-
-def _resume(args: argparse.Namespace) -> int:
-    from ddmm.actors.stop_watch import resume_file
-
-    path = load_from_args(args).risk.stop_file
-    path.unlink(missing_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    resume_file(path).write_text("resume requested from the command line\n")
-    print(f"stop file removed and resume requested ({resume_file(path)})")
-    return 0
-
-
-def _status(args: argparse.Namespace) -> int:
-    from ddmm.persistence.status import status_report
-
-    print(json.dumps(status_report(load_from_args(args).persistence.path), indent=2))
-    return 0
-
-
-def _top(args: argparse.Namespace) -> int:
-    import trio
-
-    from ddmm.ops.top import run_top
-
-    config = load_from_args(args)
-    if not 0.05 <= args.interval <= 60:
-        raise ConfigError("top: --interval must be between 0.05 and 60 seconds")
-    host = "127.0.0.1" if config.ops.host in ("0.0.0.0", "::", "") else config.ops.host
-    url = args.url or f"http://{f'[{host}]' if ':' in host else host}:{config.ops.port}"
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how an operator leaves
-        trio.run(partial(run_top, url=url, interval_s=args.interval,
-                         database=config.persistence.path,
-                         budget_per_s=config.limiter.refill_per_s))
-    return 0
-
-
 ALLOW_LOCAL_FEED_ENV = "DDMM_TESTING_ALLOW_LOCAL_FEED"
 """Test-only: "1" lets a live-mode drill take its feed from a loopback fake Binance (the
 drills have no internet). Never set it for real trading."""
@@ -341,7 +232,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
     if args.own_process:
         command.reexec_with_fixed_hash_seed()
-    load = command.ConfigLoader(_config_path(args), tuple(_overrides(args)))
+    load = command.ConfigLoader(config_path(args), tuple(overrides(args)))
     config = load()
     inputs = command.Inputs(
         files=tuple(getattr(args, "data", [])), regime=getattr(args, "synthetic", None),
@@ -361,25 +252,10 @@ def _backtest(args: argparse.Namespace) -> int:
         return command.run_sweep(load, command.parse_sweep(sweep), inputs, seed=seed,
                                  out=out, jobs=getattr(args, "jobs", 1))
     if compare_b is not None or overrides_b:
-        config_b = (load_config(compare_b, overrides=[*_overrides(args), *overrides_b])
+        config_b = (load_config(compare_b, overrides=[*overrides(args), *overrides_b])
                     if compare_b is not None else load(overrides_b))
         return command.run_compare(config, config_b, inputs, seed=seed, out=out)
     return command.run_single(config, inputs, seed=seed, out=out)
-
-
-def _report(args: argparse.Namespace) -> int:
-    from ddmm.backtest import session_report
-    from ddmm.persistence.status import status_database
-
-    db = status_database(args.db)
-    start, end = (None if text is None else session_report.parse_instant(text)
-                  for text in (args.start, args.end))
-    out = args.out or session_report.default_out(db, start, end)
-    report = session_report.write_session_report(db, out, load_from_args(args),
-                                                 start_ms=start, end_ms=end)
-    print(session_report.summary(report))
-    print(f"report: {out / 'report.json'}  plot: {out / 'report.png'}")
-    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -401,14 +277,14 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sim": _sim,
     "fake-binance": _fake_binance,
     "sim-binance": _sim_binance,
-    "cancel-all": _cancel_all,
-    "stop": _stop,
-    "resume": _resume,
-    "status": _status,
-    "top": _top,
+    "cancel-all": cli_ops.cancel_all,
+    "stop": cli_ops.stop,
+    "resume": cli_ops.resume,
+    "status": cli_ops.status,
+    "top": cli_ops.top,
     "doctor": _doctor,
     "backtest": _backtest,
-    "report": _report,
+    "report": cli_ops.report,
 }
 
 
