@@ -7,7 +7,8 @@ drill can stop the bot at an exact place in the order path. A raise point (`rais
 raises `InjectedFault` instead, for drills about crashes the process survives (a dying
 database thread, an actor in a crash loop). `DDMM_FAULT_SKIP=<n>` lets the first n
 passes through the point go by; `DDMM_FAULT_TIMES=<n>` fires it only n times after them
-(default: every time), for a fault that passes.
+(default: every time), for a fault that passes. `with_raise_point` runs an actor and
+passes a raise point once it has started, for an actor that crashes right after its start.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from functools import partial
+from typing import Any
+
+import trio
 
 ENV_POINT = "DDMM_FAULT_POINT"
 ENV_SKIP = "DDMM_FAULT_SKIP"
@@ -48,3 +53,11 @@ def raise_point(name: str) -> None:
     """Raise InjectedFault here if this is the armed fault point."""
     if _armed(name):
         raise InjectedFault(f"injected fault at {name}")
+
+
+async def with_raise_point(point: str, start: Any, *,
+                           task_status: Any = trio.TASK_STATUS_IGNORED, **kwargs: Any) -> None:
+    """Run an actor with a raise point just after it has started (crash-loop drill C13)."""
+    async with trio.open_nursery() as nursery:
+        task_status.started(await nursery.start(partial(start, **kwargs)))
+        raise_point(point)

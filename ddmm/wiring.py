@@ -2,8 +2,8 @@
 
 `Wiring` owns what connects the actors: their bounded mailboxes, the latest-value slots
 their statuses are published in, and the database handle the persistence actor hands
-out on each start. It builds the root's children — the `rest_for_one` order path, the
-market data and ops subtrees — and the two ends of a run: the graceful stop (cancel
+out on each start. It builds the root's children — the `rest_for_one` order path, market
+data and ops (`ddmm.ops_wiring`) — and the two ends of a run: the graceful stop (cancel
 through the order path) and the root's safe stop (a final, budget-safe cancel-all). No
 actor reads another's fields: statuses come from the slots, work goes through mailboxes.
 """
@@ -34,29 +34,25 @@ from ddmm.actors import (
     reconciler,
     reference_marks,
     shadow,
-    stop_watch,
 )
 from ddmm.actors.feed import run_feed
 from ddmm.actors.limiter import Limiter
-from ddmm.actors.reporter import Snapshot, feed_snapshot, merged, run_reporter, status_snapshot
 from ddmm.config import Config
 from ddmm.domain.market import BookTick
 from ddmm.domain.orders import Order
 from ddmm.domain.quotes import Ladder, PerSide, QuoteGuard
-from ddmm.domain.records import FillRecord, MarkoutRecord
 from ddmm.errors import PersistenceError
 from ddmm.exchange.account_stream import AccountStream
 from ddmm.exchange.session import ExchangeSession
-from ddmm.faults import fault_point, raise_point
+from ddmm.faults import fault_point, with_raise_point
 from ddmm.feeds.status import FeedStatus
 from ddmm.hedge_venue import HedgeVenue
 from ddmm.hedging.exposure import HedgeLimits, HedgeStatus
 from ddmm.oms import inbox
 from ddmm.oms.messages import ExecutorMsg, LimiterMsg
 from ddmm.oms.risk import RiskLimits
-from ddmm.ops import server as ops_server
 from ddmm.ops.metrics import BotMetrics
-from ddmm.ops.state import state_document
+from ddmm.ops_wiring import ops_children
 from ddmm.persistence import actor as persistence
 from ddmm.quoting import params as quote_params
 from ddmm.quoting.guard import GuardStatus
@@ -71,16 +67,6 @@ log = structlog.get_logger(actor="app")
 
 MAILBOX = 64
 APPLY_TIMEOUT_S = 30.0
-OPS_STATE_TIMEOUT_S = 1.0
-RECENT_FILLS_MS = 3_600_000
-
-
-async def _with_raise_point(point: str, start: Any, *,
-                            task_status: Any = trio.TASK_STATUS_IGNORED, **kwargs: Any) -> None:
-    """Run an actor with a raise point just after it has started (crash-loop drill C13)."""
-    async with trio.open_nursery() as nursery:
-        task_status.started(await nursery.start(partial(start, **kwargs)))
-        raise_point(point)
 
 
 def supervisor_spec(config: Config) -> SupervisorSpec:
@@ -156,7 +142,7 @@ class Wiring:
         return [
             self._subtree("order_path", "rest_for_one", self._order_path()),
             self._subtree("market_data", "one_for_one", self._market_data()),
-            self._subtree("ops", "one_for_one", self._ops()),
+            self._subtree("ops", "one_for_one", ops_children(self)),
         ]
 
     def _subtree(self, name: str, strategy: Strategy, children: list[ChildSpec]) -> ChildSpec:
@@ -203,7 +189,7 @@ class Wiring:
                                       rng=random.Random(c.supervisor.seed),
                                       connect=self.connect_ws)),
             ChildSpec("quoter", partial(
-                _with_raise_point, "quoter_start",
+                with_raise_point, "quoter_start",
                 quoter.run, book=self.ticks, guard=self.quote_guard, inbox=self.quoter_recv,
                 targets=self.oms_send,
                 params=quote_params.ladder_params_from_config(c.quote, self.session.rules),
@@ -215,21 +201,6 @@ class Wiring:
                 observe_tick_to_intent=self.metrics.tick_to_intent.observe,
                 hedge_pause=self.hedge_pause if self.hedge is not None else None,
                 published=self.ladder)),
-        ]
-
-    def _ops(self) -> list[ChildSpec]:
-        """The operator's controls and the status line. A backtest has no operator and may
-        not open a port or poll files (a thread): it keeps only the status line."""
-        c = self.config
-        reporter = ChildSpec("reporter", partial(
-            run_reporter, [feed_snapshot(self.ticks, self.status), *self._snapshots()],
-            interval_s=c.ops.status_interval_s))
-        if self.backtest:
-            return [reporter]
-        return [
-            ChildSpec("stop_watch", partial(stop_watch.run, c.risk.stop_file, self.account_send)),
-            reporter,
-            ChildSpec("ops", self._start_ops),
         ]
 
     async def _start_persistence(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -281,7 +252,7 @@ class Wiring:
             trading_lock_pause_ms=int(self.config.risk.trading_lock_pause_s * 1000))
         await executor.run(actor, self.exec_recv, task_status=task_status)
 
-    async def _orders(self) -> list[Order]:
+    async def orders(self) -> list[Order]:
         """The OMS's non-final orders."""
         return await request(self.oms_send, lambda reply: inbox.SnapshotRequest(reply=reply),
                              timeout_s=APPLY_TIMEOUT_S)
@@ -324,7 +295,7 @@ class Wiring:
         self.outbox_ran = True
         await outbox.run(executor=self.exec_send, client=self.session.client, symbol=self.symbol,
                          cancel_all_on_start=self.config.risk.cancel_all_on_start and first_run,
-                         orders=self._orders, fault=fault_point,
+                         orders=self.orders, fault=fault_point,
                          startup_deadline_s=self.config.exchange.startup_deadline_s,
                          backoff=Backoff(1.0, 10.0, rng=random.Random(self.config.supervisor.seed)),
                          budget_window_s=self.budget_window_s, task_status=task_status)
@@ -395,61 +366,6 @@ class Wiring:
         stream = AccountStream.from_config(self.config.exchange, connect=self.connect_ws)
         await account_watcher.run(stream, self.session.client, self.symbol, oms=self.oms_send,
                                   account=self.account_send, task_status=task_status)
-
-    async def _start_ops(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        feed = feed_snapshot(self.ticks, self.status)
-
-        def snapshot() -> dict[str, Any]:
-            actors = self.supervisor.tree() if self.supervisor else {}
-            return {"mode": self.config.mode, **merged([feed, *self._snapshots()]),
-                    "supervision_tree": actors}
-
-        async def stop() -> None:
-            await self.account_send.send(account_inbox.ConditionChanged(
-                kind="ops_stop", active=True, reason="stop requested on the ops endpoint"))
-
-        async def resume() -> None:
-            await self.account_send.send(account_inbox.ConditionChanged(
-                kind="ops_stop", active=False, reason="resume requested on the ops endpoint"))
-            await self.account_send.send(account_inbox.ResumeRequested())
-
-        app = ops_server.create_app(snapshot, self.metrics, stop=stop, resume=resume,
-                                    state=partial(self._ops_state, snapshot),
-                                    token=self.config.ops.token)
-        await ops_server.run_or_carry_on(self.config.ops.host, self.config.ops.port, app,
-                                         task_status=task_status)
-
-    async def _ops_state(self, snapshot: Snapshot) -> dict[str, Any]:
-        """`GET /api/state`: the snapshot with the book, ladder, live orders and the last
-        hour's fills; parts whose owner does not answer in time are left empty."""
-        now = self.clock_ms()
-        orders: list[Order] = []
-        fills: list[FillRecord] = []
-        markouts: list[MarkoutRecord] = []
-        with trio.move_on_after(OPS_STATE_TIMEOUT_S):
-            orders = await self._orders()
-        if self.db is not None:
-            with trio.move_on_after(OPS_STATE_TIMEOUT_S):
-                since = now - RECENT_FILLS_MS
-                fills = await self.db.fills(since_ms=since)
-                markouts = await self.db.markouts_since(since)
-        return state_document(now_ms=now, status=snapshot(), book=self.ticks.peek(),
-                              ladder=self.ladder.peek(), orders=orders, fills=fills,
-                              markouts=markouts)
-
-    def _snapshots(self) -> list[Snapshot]:
-        """Orders, the account (figures named for their windows, as `ddmm status` names
-        them) and the quote guard: the status line and the ops endpoint, besides the feed."""
-        return [self.order_snapshot, status_snapshot(self.account_status),
-                status_snapshot(self.guard_status), status_snapshot(self.hedge_status)]
-
-    def order_snapshot(self) -> dict[str, Any]:
-        """The OMS's published status and the tree's restarts, for the status line."""
-        status = self.oms_status.peek()
-        if status is None:
-            return {}
-        restarts = self.supervisor.restarts_by_path() if self.supervisor else {}
-        return {**status.report(), "actor_restarts": restarts}
 
     async def stop_gracefully(self, requested: trio.Event, tree_stop: trio.Event) -> None:
         """On a stop request: stop quoting and cancel through the order path (so every
