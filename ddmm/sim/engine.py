@@ -28,21 +28,20 @@ from ddmm.domain.money import floor_to
 from ddmm.errors import SigningError
 from ddmm.sim.accounts import Account, Credentials
 from ddmm.sim.book import Book
+from ddmm.sim.crossing import match_incoming, terms, would_match
 from ddmm.sim.flow import MarketFlow
 from ddmm.sim.market import ADAUSDM, PairSpec
 from ddmm.sim.model import (
     AccountEvent,
     BalanceRow,
-    BuildRequest,
     ExecutionRecord,
     SimError,
     SimOrder,
     Status,
 )
-from ddmm.sim.outside import combined_best, priority, reaches
 from ddmm.sim.state import ExchangeState
 from ddmm.sim.txcodec import LedgerTxCodec, TxCodec
-from ddmm.sim.validate import order_terms, parse_build
+from ddmm.sim.validate import parse_build
 
 
 @attrs.frozen(kw_only=True)
@@ -129,8 +128,8 @@ class SimExchange:
         ]
         if len(live) >= self.options.max_open_orders:
             raise SimError(4110)
-        price, base_qty = self._terms(request, pair)
-        if request.post_only and self._would_match(request.side, price, pair):
+        price, base_qty = terms(self._flow, request, pair)
+        if request.post_only and would_match(self._state, self._flow, request.side, price, pair):
             raise SimError(4104)
         lock_base = base_qty if request.side == "sell" else Decimal(0)
         lock_quote = base_qty * price if request.side == "buy" else Decimal(0)
@@ -193,15 +192,15 @@ class SimExchange:
         except (ValueError, SigningError) as exc:
             raise SimError(4000) from exc
         del self._building[order_id]
-        if order.post_only and self._would_match(
-            order.side, order.price, self._state.pairs[order.symbol]
+        if order.post_only and would_match(
+            self._state, self._flow, order.side, order.price, self._state.pairs[order.symbol]
         ):
             self._state.release(attrs.evolve(order, submitted=True), Status.FAILED, now_ms)
             self._state.flush()
             raise SimError(4104)
         order = attrs.evolve(order, status=Status.OPEN, submitted=True, updated_ms=now_ms)
         self._state.put(order)
-        order = self._match_incoming(order, now_ms)
+        order = match_incoming(self._state, self._flow, order, now_ms)
         if order.status is Status.OPEN and order.type == "market":
             order = self._state.release(order, Status.CANCELLED, now_ms)
         if order.status is Status.OPEN:
@@ -359,57 +358,3 @@ class SimExchange:
             del self._building[order_id]
             self._state.release(self._state.orders[order_id], Status.FAILED, now_ms)
         self._state.flush()
-
-    def _would_match(self, side: str, price: Decimal, pair: PairSpec) -> bool:
-        """Would `price` cross the best opposite price, ours or the outside book's?"""
-        opposite = "sell" if side == "buy" else "buy"
-        ours = self._state.books[pair.symbol].best(opposite)
-        best = combined_best(opposite, ours, self._flow.outside(pair.symbol))
-        return best is not None and reaches(side, price, best)
-
-    def _terms(self, request: BuildRequest, pair: PairSpec) -> tuple[Decimal, Decimal]:
-        """(limit price, base size) of `request` against the book as it stands."""
-        opposite = "sell" if request.side == "buy" else "buy"
-        ours = self._flow.ours_in_priority(pair.symbol, opposite)
-        makers = priority(opposite, ours, self._flow.outside(pair.symbol))
-        return order_terms(request, pair, [maker.price for maker in makers])
-
-    def _match_incoming(self, order: SimOrder, now_ms: int) -> SimOrder:
-        """Fill `order` as taker against the combined book (resting orders and the outside
-        levels) at the makers' prices, best first, up to its limit."""
-        maker_side = "sell" if order.side == "buy" else "buy"
-        ours = self._flow.ours_in_priority(order.symbol, maker_side)
-        for maker in priority(maker_side, ours, self._flow.outside(order.symbol)):
-            if order.status is not Status.OPEN or not reaches(order.side, order.price,
-                                                              maker.price):
-                break
-            if maker.order_id is None:
-                order = self._state.fill(
-                    order,
-                    qty=min(order.remaining, maker.outside_qty),
-                    price=maker.price,
-                    role="taker",
-                    counter_id=self._state.new_id(),
-                    now_ms=now_ms,
-                )
-                continue
-            resting = self._state.orders[maker.order_id]
-            qty = min(order.remaining, resting.remaining)
-            self._state.fill(
-                resting,
-                qty=qty,
-                price=resting.price,
-                role="maker",
-                counter_id=order.id,
-                now_ms=now_ms,
-            )
-            order = self._state.fill(
-                self._state.orders[order.id],
-                qty=qty,
-                price=resting.price,
-                role="taker",
-                counter_id=resting.id,
-                now_ms=now_ms,
-            )
-        return order
-
