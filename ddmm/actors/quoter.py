@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TypeVar
 
 import structlog
 import trio
@@ -39,6 +40,52 @@ RECHECK_S = 0.1
 LADDER_LOG_LEVELS = 3
 
 log = structlog.get_logger()
+
+
+T = TypeVar("T")
+
+
+class _Inputs:
+    """The quoter state as its inputs move it: each input task folds its newest value in
+    and wakes the loop (one pending wake-up is enough: the loop reads the latest state)."""
+
+    def __init__(self) -> None:
+        self.state = decide.QuoterState()
+        self.tick_taken_s: float | None = None
+        """When the newest tick not yet turned into a target was taken from the slot."""
+        self._wake_send, self.woken = trio.open_memory_channel[None](1)
+
+    def wake(self) -> None:
+        with contextlib.suppress(trio.WouldBlock):
+            self._wake_send.send_nowait(None)
+
+    async def ticks(self, book: LatestValue[BookTick], max_jump_bps: Decimal,
+                    params: LadderParams) -> None:
+        seen = 0
+        while True:
+            seen, tick = await book.wait_newer(seen)
+            if self.tick_taken_s is None:
+                self.tick_taken_s = trio.current_time()
+            self.state = decide.on_tick(self.state, tick, max_jump_bps, params.vol)
+            self.wake()
+
+    async def slot(self, slot: LatestValue[T],
+                   fold: Callable[[decide.QuoterState, T], decide.QuoterState]) -> None:
+        """A latest-value input: the quote guard, or the hedger's paused sides."""
+        seen = 0
+        while True:
+            seen, value = await slot.wait_newer(seen)
+            self.state = fold(self.state, value)
+            self.wake()
+
+    async def inventory(self, inbox: trio.MemoryReceiveChannel[QuoterMsg],
+                        done: trio.CancelScope) -> None:
+        async for msg in inbox:
+            match msg:
+                case Inventory():
+                    self.state = decide.on_inventory(self.state, msg)
+            self.wake()
+        done.cancel()
 
 
 async def run(
@@ -60,75 +107,31 @@ async def run(
 ) -> None:
     """Run until cancelled or the inbox closes. Without `hedge_pause` (hedging off) no side
     is ever paused for a hedge."""
-    state = decide.QuoterState()
-    tick_taken_s: float | None = None
-    """When the newest tick not yet turned into a target was taken from the slot."""
-    wake_send, wake_recv = trio.open_memory_channel[None](1)
-
-    def wake() -> None:
-        # A full slot means a wake-up is already pending; one is enough.
-        with contextlib.suppress(trio.WouldBlock):
-            wake_send.send_nowait(None)
-
-    async def pump_ticks() -> None:
-        nonlocal state, tick_taken_s
-        seen = 0
-        while True:
-            seen, tick = await book.wait_newer(seen)
-            if tick_taken_s is None:
-                tick_taken_s = trio.current_time()
-            state = decide.on_tick(state, tick, max_jump_bps, params.vol)
-            wake()
-
-    async def pump_guard() -> None:
-        nonlocal state
-        seen = 0
-        while True:
-            seen, adjustment = await guard.wait_newer(seen)
-            state = decide.on_guard(state, adjustment)
-            wake()
-
-    async def pump_hedge_pause(slot: LatestValue[PerSide[bool]]) -> None:
-        nonlocal state
-        seen = 0
-        while True:
-            seen, paused = await slot.wait_newer(seen)
-            state = decide.on_hedge_pause(state, paused)
-            wake()
-
-    async def pump_inbox() -> None:
-        nonlocal state
-        async for msg in inbox:
-            match msg:
-                case Inventory():
-                    state = decide.on_inventory(state, msg)
-            wake()
-        nursery.cancel_scope.cancel()
-
+    inputs = _Inputs()
     next_log = trio.current_time() + ladder_log_interval_s
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(pump_ticks)
-        nursery.start_soon(pump_guard)
+        nursery.start_soon(inputs.ticks, book, max_jump_bps, params)
+        nursery.start_soon(inputs.slot, guard, decide.on_guard)
         if hedge_pause is not None:
-            nursery.start_soon(pump_hedge_pause, hedge_pause)
-        nursery.start_soon(pump_inbox)
+            nursery.start_soon(inputs.slot, hedge_pause, decide.on_hedge_pause)
+        nursery.start_soon(inputs.inventory, inbox, nursery.cancel_scope)
         task_status.started()
         while True:
             with trio.move_on_after(RECHECK_S):
-                await wake_recv.receive()
+                await inputs.woken.receive()
             now = trio.current_time()
-            state, target = decide.evaluate(
-                state, params, policy, stale=is_stale(), now_ms=int(now * 1000), ts_ns=clock_ns()
-            )
+            inputs.state, target = decide.evaluate(
+                inputs.state, params, policy, stale=is_stale(), now_ms=int(now * 1000),
+                ts_ns=clock_ns())
             if target is not None:
                 await targets.send(target)
                 if published is not None:
                     published.publish(target.ladder)
-                if tick_taken_s is not None:
-                    observe_tick_to_intent(trio.current_time() - tick_taken_s)
-            tick_taken_s = None
-            if now >= next_log and state.mark is not None:
-                _log_ladder(state.mark.ladder, state.vol)
+                if inputs.tick_taken_s is not None:
+                    observe_tick_to_intent(trio.current_time() - inputs.tick_taken_s)
+            inputs.tick_taken_s = None
+            if now >= next_log and inputs.state.mark is not None:
+                _log_ladder(inputs.state.mark.ladder, inputs.state.vol)
                 next_log = now + ladder_log_interval_s
 
 
