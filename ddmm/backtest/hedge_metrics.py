@@ -39,7 +39,7 @@ its fill. The combined book holds DeltaDeFi's balances plus Binance's changes
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -89,17 +89,21 @@ class Hedges:
                    unhedged_ada=net_ada(left))
 
 
-def hedging_metrics(hedges: Hedges, samples: Samples, fills: Fills, reference: ReferencePath,
-                    end_ms: int) -> dict[str, Any]:
-    """The `hedging` block (module docstring) from the hedges and DeltaDeFi's own account
-    path `samples` (from start_ms) and counted `fills`."""
+def hedging_metrics(hedges: Hedges, samples: Samples, deltadefi: Mapping[str, Any],
+                    reference: ReferencePath, end_ms: int) -> dict[str, Any]:
+    """The `hedging` block (module docstring) from the hedges, DeltaDeFi's own account
+    path `samples` (from start_ms) and DeltaDeFi's figures as the metrics already hold
+    them (`deltadefi`: its `pnl_vs_hold_usdm`, `pnl_std_usdm`, `pnl_std_detrended_usdm`
+    and `max_drawdown_usdm`, repeated here beside the combined book's, not recomputed)."""
     start_ms, final_mid = samples[0].t_ms, reference.mid_at(end_ms)
-    books = {"deltadefi": (samples, fills), "binance": (hedges.account, hedges.fills),
-             "combined": (hedges.combined, hedges.combined_fills)}
-    pnls = {name: _pnl(path, book_fills, reference.mid_at(start_ms), final_mid)
-            for name, (path, book_fills) in books.items()}
-    binance = pnls["binance"]
-    drawn = {"deltadefi": samples, "combined": hedges.combined}
+    first_mid = reference.mid_at(start_ms)
+    binance = _pnl(hedges.account, hedges.fills, first_mid, final_mid)
+    combined = _pnl(hedges.combined, hedges.combined_fills, first_mid, final_mid)
+    path = hedges.combined
+
+    def both(figure: str, of_combined: Any) -> dict[str, Any]:
+        return {"deltadefi": deltadefi[figure], "combined": of_combined}
+
     return {
         "hedges": len({h.fill.local_id for h in hedges.fills}),
         "binance_fills": len(hedges.fills),
@@ -107,19 +111,20 @@ def hedging_metrics(hedges: Hedges, samples: Samples, fills: Fills, reference: R
         "volume_usdt": money(sum((h.notional for h in hedges.fills), acct.ZERO)),
         "fees_usdt": money(binance.fees_usdm),
         "slippage_bps": num(hb.slippage_bps(hedges.fills, hedges.decided_ms, reference)),
-        "pnl_vs_hold_usdm": {name: money(p.pnl_vs_hold_usdm) for name, p in pnls.items()},
+        "pnl_vs_hold_usdm": {"deltadefi": deltadefi["pnl_vs_hold_usdm"],
+                             "binance": money(binance.pnl_vs_hold_usdm),
+                             "combined": money(combined.pnl_vs_hold_usdm)},
         "binance_components": {"cash_flow_usdm": money(binance.cash_flow_usdm),
                                "inventory_revaluation_usdm":
                                    money(binance.inventory_revaluation_usdm),
                                "fees_usdm": money(binance.fees_usdm)},
-        "pnl_std_usdm": {name: num(hb.pnl_std_usdm(path, start_ms, end_ms))
-                         for name, path in drawn.items()},
-        "pnl_std_detrended_usdm": {name: num(hb.pnl_std_detrended_usdm(path, start_ms, end_ms))
-                                   for name, path in drawn.items()},
-        "max_drawdown_usdm": {name: money(acct.max_drawdown(s.vs_hold_usdm for s in path))
-                              for name, path in drawn.items()},
+        "pnl_std_usdm": both("pnl_std_usdm", num(hb.pnl_std_usdm(path, start_ms, end_ms))),
+        "pnl_std_detrended_usdm": both(
+            "pnl_std_detrended_usdm", num(hb.pnl_std_detrended_usdm(path, start_ms, end_ms))),
+        "max_drawdown_usdm": both(
+            "max_drawdown_usdm", money(acct.max_drawdown(s.vs_hold_usdm for s in path))),
         "position_ada": {"deltadefi": _position(samples, samples[0].ada),
-                         "net": _position(hedges.combined, samples[0].ada)},
+                         "net": _position(path, samples[0].ada)},
         "unhedged_ada_end": money(hedges.unhedged_ada),
     }
 

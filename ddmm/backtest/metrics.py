@@ -181,16 +181,17 @@ def metrics_and_series(conn: sqlite3.Connection,
 
 
 def _metrics(conn: sqlite3.Connection, run: _Run, inputs: RunInputs) -> dict[str, Any]:
+    trading = _trading(run, inputs)
     metrics = {
         **_quoting(conn, run, inputs),
-        **_trading(run, inputs),
+        **trading,
         "inventory": _inventory(run, inputs),
         **_fill_quality(run),
         "halts": _halts(conn, inputs),
         "guard_events": report_queries.guard_event_counts(conn, inputs.start_ms, inputs.end_ms),
     }
     if run.hedges is not None:
-        metrics["hedging"] = hm.hedging_metrics(run.hedges, run.samples, run.fills,
+        metrics["hedging"] = hm.hedging_metrics(run.hedges, run.samples, trading,
                                                 run.reference, inputs.end_ms)
     return metrics
 
