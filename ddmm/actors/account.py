@@ -40,7 +40,7 @@ from ddmm.actors.account_inbox import (
 )
 from ddmm.domain.market import BookTick
 from ddmm.domain.quotes import Inventory
-from ddmm.domain.records import DAY_MS, DayMark, FillTotals, RiskEventRecord, utc_day_start_ms
+from ddmm.domain.records import DayMark, FillTotals, RiskEventRecord, utc_day_start_ms
 from ddmm.exchange.account_stream import BalanceEvent
 from ddmm.exchange.wire import Balance
 from ddmm.hedging.exposure import HEDGE_OK, HedgeLimits, HedgeRisk, HedgeStatus, assess_hedge
@@ -199,7 +199,7 @@ class Account:
         baseline = self._pnl_baseline if self._baseline_today(now) else None
         mid = self._mid()
         if mid is not None:
-            position, _ = await self._position(now)
+            position, _ = await self._position()
             pnl = await self._daily_pnl(now, mid, position, await self._today(now))
             if self._effective_pnl(pnl, now) < -self._limits.max_daily_loss:
                 baseline = (today, pnl)
@@ -283,13 +283,13 @@ class Account:
         self._unsaved.append(RiskEventRecord(ts_ms=self._clock_ms(), kind=kind, reason=reason))
         log.error("trading_halted", kind=kind, reason=reason)
 
-    async def _position(self, now_ms: int) -> tuple[Decimal, Decimal | None]:
+    async def _position(self) -> tuple[Decimal, Decimal | None]:
         """The net position since the session started, both venues' when hedging (what
         `max_position` limits), and the Binance part of it (None while hedging is off)."""
         position = await self._db.session_position()
         if self._hedge is None:
             return position, None
-        hedged = (await self._db.hedge_totals(self.session_start_ms, now_ms + 1)).net
+        hedged = await self._db.hedged_position()
         return position + hedged, hedged
 
     async def _today(self, now_ms: int) -> FillTotals:
@@ -299,7 +299,7 @@ class Account:
         totals = await self._db.day_totals(day)
         if self._hedge is None:
             return totals
-        return totals.plus(await self._db.hedge_totals(day, day + DAY_MS))
+        return totals.plus(await self._db.hedge_day_totals(day))
 
     def _hedge_risk(self, now_ms: int) -> tuple[HedgeStatus | None, HedgeRisk]:
         """The hedger's last status and what it means for risk (OK while hedging is off)."""
@@ -334,7 +334,7 @@ class Account:
             return
         now = self._clock_ms()
         mid = self._mid()
-        position, hedged = await self._position(now)
+        position, hedged = await self._position()
         today = await self._today(now)
         self.today = summarize(today)
         self.session_fills = await self._db.fill_count(since_ms=self.session_start_ms)

@@ -183,10 +183,14 @@ class Persistence:
         return await self._db.submit(functools.partial(hedge_queries.known_hedge_trades,
                                                        trade_ids=tuple(trade_ids)))
 
-    async def hedge_totals(self, since_ms: int, until_ms: int) -> FillTotals:
-        """The Binance fills' totals over [since_ms, until_ms)."""
-        return await self._db.submit(functools.partial(hedge_queries.hedge_totals,
-                                                       since_ms=since_ms, until_ms=until_ms))
+    async def hedge_day_totals(self, day_start_ms: int) -> FillTotals:
+        """The Binance fills' totals of one UTC day (one row, kept per fill)."""
+        return await self._db.submit(functools.partial(hedge_queries.hedge_day_totals,
+                                                       day_start_ms=day_start_ms))
+
+    async def hedged_position(self) -> Decimal:
+        """ADA the hedges bought less sold: the session's Binance position."""
+        return await self._db.submit(hedge_queries.hedged_position)
 
     async def set_kv(self, key: str, value: str) -> None:
         await self._db.submit(functools.partial(queries.set_kv, key=key, value=value))

@@ -14,11 +14,12 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from ddmm.domain.records import FillRecord, FillTotals, HedgeIntentRecord
+from ddmm.domain.records import FillRecord, FillTotals, HedgeIntentRecord, utc_day_start_ms
 from ddmm.errors import PersistenceConflict
 from ddmm.hedging.plan import Unhedged, residual
-from ddmm.persistence.queries import dec, get_kv, set_kv
+from ddmm.persistence.queries import dec, get_kv, set_day_totals, set_kv, stored_day_totals
 
+_TOTALS_TABLE = "hedge_day_totals"
 CURSOR_KEY = "hedge.fill_rowid"
 """The fills table's rowid up to which DeltaDeFi fills have become hedge items."""
 
@@ -110,11 +111,8 @@ def settle_intent(conn: sqlite3.Connection, client_order_id: str, *, executed_qt
         (dec(executed_qty), exchange_order_id, reason, now_ms, client_order_id)).rowcount
     if updated != 1:
         raise PersistenceConflict(f"hedge intent {client_order_id} is not pending")
-    conn.executemany(
-        f"INSERT INTO binance_fills ({_HEDGE_FILL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
-        " ON CONFLICT (trade_id) DO NOTHING",
-        [(f.trade_id, f.exchange_order_id, client_order_id, f.side, dec(f.qty), dec(f.price),
-          dec(f.fee), f.fee_asset, f.ts_ms) for f in fills])
+    for fill in fills:
+        _record_hedge_fill(conn, client_order_id, fill)
     rest = residual(_items(conn, "WHERE intent_id = ?", (client_order_id,)), side[0],
                     executed_qty, client_order_id)
     if rest is not None:
@@ -166,10 +164,30 @@ def known_hedge_trades(conn: sqlite3.Connection, trade_ids: Iterable[str]) -> se
     return {trade_id for (trade_id,) in rows}
 
 
-def hedge_totals(conn: sqlite3.Connection, since_ms: int, until_ms: int) -> FillTotals:
-    """The Binance fills' totals over [since_ms, until_ms): the hedges are few (one per
-    batch of DeltaDeFi fills), so they are summed rather than kept running."""
-    return FillTotals.of(f for f in hedge_fills(conn, since_ms) if f.ts_ms < until_ms)
+def _record_hedge_fill(conn: sqlite3.Connection, client_order_id: str,
+                       fill: FillRecord) -> None:
+    """Store one execution once (by trade id); a new one moves its day's totals too."""
+    inserted = conn.execute(
+        f"INSERT INTO binance_fills ({_HEDGE_FILL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT (trade_id) DO NOTHING",
+        (fill.trade_id, fill.exchange_order_id, client_order_id, fill.side, dec(fill.qty),
+         dec(fill.price), dec(fill.fee), fill.fee_asset, fill.ts_ms)).rowcount
+    if inserted == 1:
+        day = utc_day_start_ms(fill.ts_ms)
+        set_day_totals(conn, day, hedge_day_totals(conn, day).add(fill), _TOTALS_TABLE)
+
+
+def hedge_day_totals(conn: sqlite3.Connection, day_start_ms: int) -> FillTotals:
+    """The Binance fills' totals of the UTC day starting at `day_start_ms` (one row)."""
+    return stored_day_totals(conn, _TOTALS_TABLE, day_start_ms) or FillTotals()
+
+
+def hedged_position(conn: sqlite3.Connection) -> Decimal:
+    """ADA the hedges bought less sold, all time (a row per day, not a row per hedge).
+    A database holds one session, started before its first hedge, so this is also the
+    session's hedged position."""
+    rows = conn.execute(f"SELECT bought, sold FROM {_TOTALS_TABLE}").fetchall()
+    return sum((Decimal(bought) - Decimal(sold) for bought, sold in rows), Decimal(0))
 
 
 def _intent_values(i: HedgeIntentRecord) -> tuple[Any, ...]:

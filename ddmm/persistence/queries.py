@@ -165,7 +165,7 @@ def record_fill(conn: sqlite3.Connection, fill: FillRecord,
         return False
     if not fill.quarantined:
         _set_net_total(conn, total + (fill.qty if fill.side == "buy" else -fill.qty))
-        _set_day_totals(conn, day, day_sums.add(fill))
+        set_day_totals(conn, day, day_sums.add(fill))
     fault_point("inside_fill_transaction")  # drill C10: the insert is not committed yet
     if order_update is not None:
         update_order(conn, order_update)
@@ -215,17 +215,27 @@ _TOTAL_FIELDS = ("fills", "bought", "sold", "bought_usdm", "sold_usdm", "fees_us
 def day_totals(conn: sqlite3.Connection, day_start_ms: int) -> FillTotals:
     """The counted fills' totals of the UTC day starting at `day_start_ms`. A day from
     before the totals were kept is summed from its fills (reads never write)."""
-    row = conn.execute(f"SELECT {', '.join(_TOTAL_FIELDS)} FROM day_totals"
+    stored = stored_day_totals(conn, "day_totals", day_start_ms)
+    if stored is None:
+        return FillTotals.of(_fills_between(conn, day_start_ms, day_start_ms + DAY_MS))
+    return stored
+
+
+def stored_day_totals(conn: sqlite3.Connection, table: str,
+                      day_start_ms: int) -> FillTotals | None:
+    """A day's row of a running-totals table (`day_totals`, `hedge_day_totals`)."""
+    row = conn.execute(f"SELECT {', '.join(_TOTAL_FIELDS)} FROM {table}"
                        " WHERE day_start_ms = ?", (day_start_ms,)).fetchone()
     if row is None:
-        return FillTotals.of(_fills_between(conn, day_start_ms, day_start_ms + DAY_MS))
+        return None
     return FillTotals(fills=int(row[0]), **{name: Decimal(value) for name, value
                                             in zip(_TOTAL_FIELDS[1:], row[1:], strict=True)})
 
 
-def _set_day_totals(conn: sqlite3.Connection, day_start_ms: int, totals: FillTotals) -> None:
+def set_day_totals(conn: sqlite3.Connection, day_start_ms: int, totals: FillTotals,
+                   table: str = "day_totals") -> None:
     values = [totals.fills, *(dec(getattr(totals, name)) for name in _TOTAL_FIELDS[1:])]
-    conn.execute(f"INSERT OR REPLACE INTO day_totals (day_start_ms, {', '.join(_TOTAL_FIELDS)})"
+    conn.execute(f"INSERT OR REPLACE INTO {table} (day_start_ms, {', '.join(_TOTAL_FIELDS)})"
                  f" VALUES ({', '.join('?' * (len(_TOTAL_FIELDS) + 1))})",
                  (day_start_ms, *values))
 

@@ -97,6 +97,9 @@ class ReadOnlyDb:
     def hedge_fills(self, since_ms: int = 0) -> list[FillRecord]:
         return hedge_queries.hedge_fills(self._conn, since_ms)
 
+    def hedged_position(self) -> Decimal:
+        return hedge_queries.hedged_position(self._conn)
+
 
 @contextmanager
 def open_readonly(path: Path) -> Iterator[ReadOnlyDb]:

@@ -208,6 +208,18 @@ CREATE TABLE binance_fills (
     ts_ms             INTEGER NOT NULL
 );
 CREATE INDEX binance_fills_by_time ON binance_fills (ts_ms);
+
+CREATE TABLE hedge_day_totals (
+    day_start_ms  INTEGER PRIMARY KEY NOT NULL,
+    fills         INTEGER NOT NULL,
+    bought        TEXT NOT NULL,
+    sold          TEXT NOT NULL,
+    bought_usdm   TEXT NOT NULL,
+    sold_usdm     TEXT NOT NULL,
+    fees_usdm     TEXT NOT NULL,
+    fees_ada      TEXT NOT NULL,
+    fees_ada_usdm TEXT NOT NULL
+);
 """
 """Hedging on Binance (SPEC §16, issue 15). `hedge_items` are the amounts to offset: each
 counted DeltaDeFi fill (by trade id) and each shortfall a partly executed hedge left
@@ -215,7 +227,9 @@ counted DeltaDeFi fill (by trade id) and each shortfall a partly executed hedge 
 ever covered twice. A `hedge_intents` row is written before its order is sent and is
 `pending` until Binance's answer is settled: `done` with what it executed, or `void`
 (Binance certainly did not execute it; its items are free again). `binance_fills` are
-the hedges' executions, once each by Binance's trade id."""
+the hedges' executions, once each by Binance's trade id; `hedge_day_totals` their running
+totals per UTC day (as `day_totals` for DeltaDeFi's), moved in the same transaction, so
+a risk check reads a row per day instead of every hedge."""
 
 _MIGRATION_7 = """
 CREATE TABLE reference_marks (

@@ -22,7 +22,7 @@ from typing import Any
 
 from ddmm.domain.orders import OrderState
 from ddmm.domain.quotes import SIDES
-from ddmm.domain.records import FillTotals, GuardEventRecord, MarkoutRecord, utc_day_start_ms
+from ddmm.domain.records import GuardEventRecord, MarkoutRecord, utc_day_start_ms
 from ddmm.hedging.plan import net_ada
 from ddmm.oms.pnl import summarize
 from ddmm.persistence.hedge_queries import CURSOR_KEY
@@ -75,16 +75,16 @@ def status_report(path: Path, *, now_ms: int | None = None) -> dict[str, Any]:
             {"ts_ms": risk.ts_ms, "kind": risk.kind, "reason": risk.reason},
             "quote_guard": _guard_report(guard),
             "today_markout_bps": _markout_report(markouts),
-            **_hedge_report(db, session_start),
+            **_hedge_report(db),
         }
 
 
-def _hedge_report(db: ReadOnlyDb, session_start_ms: int) -> dict[str, Any]:
+def _hedge_report(db: ReadOnlyDb) -> dict[str, Any]:
     """The `hedging` block, or nothing when hedging never ran on this database."""
     if db.get_kv(CURSOR_KEY) is None:
         return {}
     intents = Counter(intent.state for intent in db.hedge_intents())
-    hedged = FillTotals.of(db.hedge_fills(session_start_ms)).net
+    hedged = db.hedged_position()
     return {"hedging": {
         "unhedged_ada": str(net_ada(db.unhedged_items())),
         "in_flight_ada": str(net_ada(db.hedge_items_in_flight())),

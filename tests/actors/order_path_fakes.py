@@ -226,11 +226,16 @@ class FakeDb:
         return FillTotals.of(f for f in self.fill_rows.values()
                              if day_start_ms <= f.ts_ms < day_start_ms + DAY_MS)
 
-    async def hedge_totals(self, since_ms: int, until_ms: int) -> FillTotals:
+    async def hedge_day_totals(self, day_start_ms: int) -> FillTotals:
         await self._io()
         self.hedge_reads += 1
         return FillTotals.of(f for f in self.hedge_fill_rows.values()
-                             if since_ms <= f.ts_ms < until_ms)
+                             if day_start_ms <= f.ts_ms < day_start_ms + DAY_MS)
+
+    async def hedged_position(self) -> Decimal:
+        await self._io()
+        self.hedge_reads += 1
+        return FillTotals.of(self.hedge_fill_rows.values()).net
 
     async def fill_count(self, since_ms: int | None = None) -> int:
         await self._io()

@@ -7,10 +7,11 @@ from __future__ import annotations
 from decimal import Decimal as D
 from pathlib import Path
 
+import attrs
 import pytest
 
 from ddmm.config.schema import PersistenceConfig
-from ddmm.domain.records import FillRecord, HedgeIntentRecord
+from ddmm.domain.records import DAY_MS, FillRecord, HedgeIntentRecord, utc_day_start_ms
 from ddmm.errors import PersistenceConflict
 from ddmm.hedging.plan import Unhedged
 from ddmm.persistence import open_persistence
@@ -85,9 +86,33 @@ async def test_settling_records_fills_once_and_queues_the_shortfall(tmp_path: Pa
         [done] = await db.hedge_intents("done")
         assert (done.executed_qty, done.exchange_order_id) == (D(70), 77)
         assert [f.trade_id for f in await db.hedge_fills()] == ["5", "6"]
-        totals = await db.hedge_totals(T0, T0 + 10_000)
+        totals = await db.hedge_day_totals(utc_day_start_ms(T0))
         assert (totals.sold, totals.sold_usdm, totals.fees_usdm) == (D(70), D(35), D("0.10"))
-        assert (await db.hedge_totals(T0 + 1006, T0 + 10_000)).sold == D(20)
+        assert await db.hedged_position() == D(-70)
+
+
+async def test_day_totals_move_once_per_new_binance_fill_in_its_own_day(
+        tmp_path: Path) -> None:
+    async with open_persistence(PersistenceConfig(path=tmp_path / "ddmm.db")) as db:
+        await db.learn_fills_to_hedge(T0)
+        for n in (1, 2):
+            await db.record_fill(fill(n, qty="50"))
+        await db.learn_fills_to_hedge(T0)
+        await db.open_hedge_intent(intent("h-a-0", qty="50"), ["T1"])
+        await db.settle_hedge_intent("h-a-0", executed_qty=D(50), exchange_order_id=77,
+                                     fills=[binance_fill(5, "50")], reason="FILLED",
+                                     now_ms=T0 + 2000)
+        await db.open_hedge_intent(intent("h-b-0", qty="50"), ["T2"])
+        next_day = attrs.evolve(binance_fill(6, "30"), ts_ms=T0 + DAY_MS)
+        # trade 5 again (a replayed answer): stored once, counted once
+        await db.settle_hedge_intent("h-b-0", executed_qty=D(30), exchange_order_id=78,
+                                     fills=[binance_fill(5, "50"), next_day],
+                                     reason="EXPIRED", now_ms=T0 + DAY_MS)
+        today = utc_day_start_ms(T0)
+        assert (await db.hedge_day_totals(today)).sold == D(50)
+        assert (await db.hedge_day_totals(today + DAY_MS)).sold == D(30)
+        assert await db.hedged_position() == D(-80)
+        assert (await db.hedge_day_totals(today - DAY_MS)).fills == 0
 
 
 async def test_voiding_frees_the_items_for_the_next_attempt(tmp_path: Path) -> None:
